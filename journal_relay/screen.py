@@ -65,3 +65,17 @@ def screening_to_json(screening: Screening) -> dict[str, object]:
                 "sentence": f.sentence, "context": list(f.context)}
 
     return {"flags": [one(f) for f in screening.flags], "discounted": [one(f) for f in screening.discounted]}
+
+
+class LexiconError(ValueError):
+    """A lexicon file that cannot be used; the message says what to fix."""
+
+
+def screen_jsonl(lines, *, lexicon: Lexicon):  # type: ignore[no-untyped-def]
+    import json
+
+    for line in lines:
+        if not line.strip():
+            continue
+        item = json.loads(line)
+        yield json.dumps({"id": item.get("id"), **screening_to_json(screen(item.get("text", ""), lexicon=lexicon))})

@@ -1,0 +1,130 @@
+"""Settings: one typed object, built once at start-up from the environment (and an optional TOML file)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SEVERITY_NAMES = ("low", "medium", "high", "urgent")
+CONFIG_FILE_VARIABLE = "JOURNAL_RELAY_CONFIG"
+
+DEFAULT_CRISIS_TEXT = (
+    "If you are in danger or thinking of harming yourself or someone else, "
+    "call your local emergency number now (999 in the UK, 112 in the EU, 911 in the US and Canada), "
+    "go to your nearest emergency department, or call a crisis line such as Samaritans on 116 123 (UK and Ireland) "
+    "or 988 (US)."
+)
+
+
+class Settings(BaseSettings):
+    """Every setting, its default and its meaning. Environment variables are JOURNAL_RELAY_<NAME>."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOURNAL_RELAY_", extra="forbid", frozen=True, populate_by_name=True
+    )
+
+    database_url: str = Field(
+        "sqlite:///journal_relay.db",
+        description="SQLAlchemy URL. SQLite file in the working directory by default; "
+        "postgresql+psycopg://user@host/db at scale.",
+    )
+    listen: str = Field("127.0.0.1:8025", description="host:port the SMTP receiver listens on.")
+    domain: str = Field("journal.localhost", description="Domain of the clients' private addresses.")
+    relay: str | None = Field(
+        None,
+        description="smtp://host:port (or smtp://user:password@host:port, smtps://, smtp+starttls://) "
+        "for outbound mail; unset writes .eml files to outbox_dir.",
+    )
+    outbox_dir: Path = Field(Path("outbox"), description="Folder for outbound .eml files when no relay is set.")
+    tick_seconds: float = Field(30.0, description="How often the scheduler looks for due digests.", gt=0)
+    from_address: str = Field(
+        "journal-relay@journal.localhost",
+        validation_alias="JOURNAL_RELAY_FROM",
+        description="Address digests, alerts and receipts come from (env JOURNAL_RELAY_FROM).",
+    )
+    practice_name: str = Field("the practice", description="Name used in receipts and digests.")
+    crisis_text: str = Field(DEFAULT_CRISIS_TEXT, description="Crisis resources shown in every receipt.")
+    templates_dir: Path | None = Field(
+        None, description="Folder of the practice's own templates; any template found there overrides the shipped one."
+    )
+    lexicon: Path | None = Field(None, description="A practice's screening rules file (TOML) added to the built-in.")
+    alert_severity: str = Field("urgent", description="Lowest flag severity that alerts the therapist at once.")
+    receipts: bool = Field(True, description="Send clients an automatic receipt (first message and flagged ones).")
+    max_message_bytes: int = Field(10 * 1024 * 1024, description="SIZE limit advertised and enforced.", gt=1024)
+    max_recipients: int = Field(10, description="Recipients accepted per message.", ge=1)
+    data_timeout_seconds: float = Field(300.0, description="Idle timeout for a connection (commands and data).", gt=0)
+    delivery_retry_max_seconds: float = Field(
+        3600.0, description="Upper bound of the backoff between delivery attempts.", gt=0
+    )
+    log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING).")
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be host:port, e.g. 127.0.0.1:8025, not {value!r}")
+        return value
+
+    @field_validator("relay")
+    @classmethod
+    def _relay_is_smtp_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+            raise ValueError(f"relay must look like smtp://host:port, not {value!r}")
+        return value
+
+    @field_validator("alert_severity")
+    @classmethod
+    def _known_severity(cls, value: str) -> str:
+        if value not in SEVERITY_NAMES:
+            raise ValueError(f"alert_severity must be one of {', '.join(SEVERITY_NAMES)}, not {value!r}")
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _plain_domain(cls, value: str) -> str:
+        value = value.strip().lower().rstrip(".")
+        if not value or "@" in value or " " in value:
+            raise ValueError(f"domain must be a bare domain such as journal.example.org, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _templates_dir_exists(self) -> Settings:
+        if self.templates_dir is not None and not self.templates_dir.is_dir():
+            raise ValueError(f"templates_dir {self.templates_dir} is not a folder")
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings: explicit overrides, then environment, then the TOML config file, then defaults."""
+    path = config_file or (Path(os.environ[CONFIG_FILE_VARIABLE]) if os.environ.get(CONFIG_FILE_VARIABLE) else None)
+    file_values: dict[str, Any] = {}
+    if path is not None:
+        with path.open("rb") as fh:
+            file_values = tomllib.load(fh)
+        if "from" in file_values:
+            file_values["JOURNAL_RELAY_FROM"] = file_values.pop("from")
+    env_names = {name for name in os.environ if name.startswith("JOURNAL_RELAY_")}
+    # Environment beats the file: drop file values that the environment also sets.
+    for key in list(file_values):
+        env_key = key if key.startswith("JOURNAL_RELAY_") else f"JOURNAL_RELAY_{key.upper()}"
+        if env_key in env_names:
+            del file_values[key]
+    return Settings(**{**file_values, **overrides})

@@ -1,0 +1,142 @@
+"""Storage plumbing: the engine (durable SQLite settings), the schema, and the group-commit writer."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, SQLModel, create_engine
+
+from journal_relay import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StorageError(Exception):
+    """The database could not do what was asked; the caller answers 'try again later'."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for `url`. SQLite gets WAL with full sync, so a commit that returned is on disk."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            # Manage transactions ourselves: pysqlite's implicit BEGIN breaks SAVEPOINT.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # IMMEDIATE takes the write lock up front, so two writers wait for each other
+            # instead of failing mid-transaction with 'database is locked'.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(engine: Engine) -> None:
+    SQLModel.metadata.create_all(engine)
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """A session whose work is committed on leaving the block, or rolled back on error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+_STOP = object()
+
+
+class Writer:
+    """One thread does all intake writes and commits them in batches.
+
+    Each job runs in its own SAVEPOINT, so one bad job fails alone; the batch shares one
+    COMMIT (one fsync), and no job's future resolves before that COMMIT has returned.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="journal-relay-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[Session], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._jobs.put((job, future))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit_batch(batch)
+            if stop:
+                return
+
+    def _commit_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
+        done: list[tuple[Future[Any], Any]] = []
+        try:
+            with Session(self._engine, expire_on_commit=False) as session:
+                for job, future in batch:
+                    if not future.set_running_or_notify_cancel():
+                        continue
+                    try:
+                        with session.begin_nested():
+                            result = job(session)
+                    except Exception as exc:  # noqa: BLE001 - the job's own failure, reported to its caller
+                        future.set_exception(exc)
+                        continue
+                    done.append((future, result))
+                session.commit()
+        except Exception as exc:  # noqa: BLE001 - commit failed: nobody in the batch is stored
+            log.error("batch of %d writes not committed: %s", len(done), type(exc).__name__)
+            for future, _ in done:
+                future.set_exception(StorageError(type(exc).__name__))
+            return
+        for future, result in done:
+            future.set_result(result)

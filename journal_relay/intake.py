@@ -1,0 +1,122 @@
+"""The intake pipeline, written once: parse -> screen -> store -> notify."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from journal_relay import notify, store
+from journal_relay.config import Settings
+from journal_relay.parse import ParsedMessage, parse_message
+from journal_relay.render import Renderer
+from journal_relay.screen import Lexicon, Screening, screen
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message as the receiver got it."""
+
+    raw: bytes
+    envelope_from: str
+    recipients: tuple[str, ...]  # private addresses already accepted at RCPT
+    peer: str = ""
+    helo: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    entry_ids: tuple[int, ...]
+    duplicates: int
+    quarantined: int
+    queued: tuple[str, ...]  # kinds of outbound email queued: "alert", "receipt"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What the pipeline needs, built once at start-up."""
+
+    settings: Settings
+    lexicon: Lexicon
+    renderer: Renderer
+
+
+def sender_problem(parsed: ParsedMessage, registered: set[str]) -> str:
+    """Why this message cannot be shown as the client's writing, or '' when it can."""
+    if not parsed.from_addresses:
+        return "no From address"
+    if len(parsed.from_addresses) > 1:
+        return "more than one From address"
+    if parsed.from_addresses[0] not in registered:
+        return "From is not one of the client's registered senders"
+    return ""
+
+
+def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
+    """Run the pure stages now and return the storing step, to be run in one transaction."""
+    parsed = parse_message(delivery.raw)
+    screening = screen(parsed.text, lexicon=intake.lexicon)
+
+    def store_and_notify(session: Session) -> Outcome:
+        return _store_and_notify(session, delivery, parsed, screening, intake, now)
+
+    return store_and_notify
+
+
+def _store_and_notify(
+    session: Session,
+    delivery: Delivery,
+    parsed: ParsedMessage,
+    screening: Screening,
+    intake: Intake,
+    now: datetime,
+) -> Outcome:
+    entry_ids: list[int] = []
+    queued: list[str] = []
+    duplicates = quarantined = 0
+    for address in delivery.recipients:
+        client = store.client_by_address(session=session, address=address, domain=intake.settings.domain)
+        assert client.id is not None
+        problem = sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
+        recorded = store.record_entry(
+            session=session,
+            client=client,
+            parsed=parsed,
+            screening=screening,
+            raw=delivery.raw,
+            envelope_from=delivery.envelope_from,
+            quarantine_reason=problem,
+            now=now,
+        )
+        assert recorded.entry.id is not None
+        entry_ids.append(recorded.entry.id)
+        if not recorded.new:
+            duplicates += 1
+            log.info("entry %s: repeated message-id for client %s, kept once", recorded.entry.id, client.id)
+            continue
+        if problem:
+            quarantined += 1
+            log.warning("entry %s quarantined for client %s: %s", recorded.entry.id, client.id, problem)
+        queued += notify.queue_for_entry(
+            session=session,
+            settings=intake.settings,
+            renderer=intake.renderer,
+            client=client,
+            entry=recorded.entry,
+            first=recorded.first,
+            parsed=parsed,
+            screening=screening,
+            envelope_from=delivery.envelope_from,
+            now=now,
+        )
+        log.info(
+            "entry %s stored for client %s (flags: %d, severity: %s, queued: %s)",
+            recorded.entry.id, client.id, len(screening.flags), screening.top_severity or "none",
+            ",".join(queued) or "nothing",
+        )
+    return Outcome(tuple(entry_ids), duplicates, quarantined, tuple(queued))
