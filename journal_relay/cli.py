@@ -49,7 +49,9 @@ class Context:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = db.make_engine(self.settings.database_url)
+            self._engine = db.make_engine(
+                self.settings.database_url, busy_timeout_seconds=self.settings.database_busy_timeout_seconds
+            )
             db.create_schema(self._engine)
         return self._engine
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. SQLite file in the working directory by default; "
         "postgresql+psycopg://user@host/db at scale.",
     )
+    database_busy_timeout_seconds: float = Field(
+        10.0, description="How long a write waits for a locked SQLite database before answering 451.", gt=0
+    )
     listen: str = Field("127.0.0.1:8025", description="host:port the SMTP receiver listens on.")
     domain: str = Field("journal.localhost", description="Domain of the clients' private addresses.")
     relay: str | None = Field(

@@ -24,10 +24,11 @@ class StorageError(Exception):
     """The database could not do what was asked; the caller answers 'try again later'."""
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, busy_timeout_seconds: float = 10.0) -> Engine:
     """An engine for `url`. SQLite gets WAL with full sync, so a commit that returned is on disk."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        busy_ms = int(busy_timeout_seconds * 1000)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -37,7 +38,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=10000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -45,7 +45,7 @@ def build_intake(settings: Settings) -> Intake:
 
 
 def start(settings: Settings) -> Running:
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.database_url, busy_timeout_seconds=settings.database_busy_timeout_seconds)
     db.create_schema(engine)
     pipeline = build_intake(settings)
     deliverer = Deliverer(

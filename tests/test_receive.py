@@ -1,0 +1,93 @@
+"""The receiver's answers, over real SMTP to a real database."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlmodel import select
+
+from journal_relay import db
+from journal_relay.models import Entry
+from tests.conftest import make_message, send
+
+
+def entries(engine):  # type: ignore[no-untyped-def]
+    with db.reading(engine) as session:
+        return session.exec(select(Entry).order_by(Entry.id)).all()
+
+
+def test_unknown_address_is_refused_with_550(running, settings, practice):
+    code, text = send(settings, make_message(to="nobody@journal.test"), to="nobody@journal.test")
+    assert code == 550 and text.startswith("5.1.1")
+
+
+def test_other_domain_is_refused_with_550(running, settings, practice):
+    token = practice.address.split("@")[0]
+    code, _ = send(settings, make_message(to=f"{token}@elsewhere.test"), to=f"{token}@elsewhere.test")
+    assert code == 550
+
+
+def test_entry_is_stored_with_raw_bytes_and_own_words(running, settings, engine, practice):
+    raw = make_message(to=practice.address, body="Slept badly again.\n", message_id="<one@mail.test>")
+    code, text = send(settings, raw, to=practice.address)
+    assert code == 250 and text.startswith("2.0.0")
+    (entry,) = entries(engine)
+    assert entry.message_id == "one@mail.test"
+    assert entry.text == "Slept badly again."
+    assert entry.status == "accepted"
+    assert b"Slept badly again." in entry.raw
+    assert entry.received_at.tzinfo is not None
+
+
+def test_address_is_case_insensitive(running, settings, engine, practice):
+    code, _ = send(settings, make_message(to=practice.address.upper()), to=practice.address.upper())
+    assert code == 250
+    assert len(entries(engine)) == 1
+
+
+def test_repeated_message_id_is_stored_once_and_answered_250(running, settings, engine, practice):
+    raw = make_message(to=practice.address, message_id="<same@mail.test>")
+    assert send(settings, raw, to=practice.address)[0] == 250
+    assert send(settings, raw, to=practice.address)[0] == 250
+    assert len(entries(engine)) == 1
+
+
+def test_unregistered_sender_is_quarantined_not_accepted(running, settings, engine, practice):
+    raw = make_message(to=practice.address, sender="stranger@evil.test")
+    code, _ = send(settings, raw, to=practice.address, mail_from="stranger@evil.test")
+    assert code == 250
+    (entry,) = entries(engine)
+    assert entry.status == "quarantined"
+    assert "registered" in entry.quarantine_reason
+
+
+def test_locked_database_answers_451_and_stores_nothing(running, settings, engine, practice):
+    path = settings.database_url.removeprefix("sqlite:///")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    try:
+        code, text = send(settings, make_message(to=practice.address), to=practice.address)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert code == 451 and text.startswith("4.3.0")
+    assert entries(engine) == []
+
+
+def test_broken_storage_answers_451_never_500(running, settings, engine, practice):
+    raw_conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    raw_conn.execute("DROP TABLE flag")
+    raw_conn.commit()
+    raw_conn.close()
+    code, text = send(settings, make_message(to=practice.address, body="I want to kill myself."), to=practice.address)
+    assert code == 451
+    assert "Error" not in text
+
+
+def test_two_recipients_store_one_entry_each(running, settings, engine, practice):
+    from tests.conftest import register
+
+    other = register(engine, settings, name="Client Two")
+    with __import__("smtplib").SMTP(settings.listen_host, settings.listen_port) as client:
+        client.sendmail("client@mail.test", [practice.address, other.address], make_message(to=practice.address))
+    assert {e.client_id for e in entries(engine)} == {practice.client_id, other.client_id}
