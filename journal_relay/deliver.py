@@ -136,11 +136,11 @@ class Deliverer:
                 log.warning("outbound %s (%s) not delivered: %s", outbound_id, kind, exc.reason)
                 with db.transaction(self._engine) as session:
                     outbox.mark_failed(session=session, outbound_id=outbound_id, error=exc.reason,
-                                       now=self._clock(), cap_seconds=self._cap)
+                                       now=now, cap_seconds=self._cap)
                 continue
             sent += 1
             with db.transaction(self._engine) as session:
-                outbox.mark_sent(session=session, outbound_id=outbound_id, now=self._clock())
+                outbox.mark_sent(session=session, outbound_id=outbound_id, now=now)
             log.info("outbound %s (%s) delivered", outbound_id, kind)
         return sent, failed
 
