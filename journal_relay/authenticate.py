@@ -402,7 +402,7 @@ def _check_spf(mail_from: str, client_ip: str, helo: str, lookups: _Lookups) -> 
     sender = mail_from.strip().strip("<>")
     domain = _domain(sender) if sender else _domain(helo)
     if not domain or not client_ip:
-        return _Check("none", domain, "there is no sender domain or client address to check")
+        return _Check("none", domain, "cannot be checked (no sender domain or client address)")
     try:
         if lookups.dns_txt is None:
             q = spf.query(i=client_ip, s=sender, h=helo, querytime=_SPF_QUERY_TIME)
@@ -410,7 +410,7 @@ def _check_spf(mail_from: str, client_ip: str, helo: str, lookups: _Lookups) -> 
             q = _SpfQuery(i=client_ip, s=sender, h=helo, querytime=_SPF_QUERY_TIME, lookups=lookups)
         result, _code, _explanation = q.check()  # the explanation is the domain's text: not shown
     except Exception:  # noqa: BLE001 - e.g. an unparsable client address
-        return _Check("permerror", domain, "the SPF check could not run")
+        return _Check("permerror", domain, "could not be checked (unusable client address or sender)")
     phrases = {
         "pass": f"authorises {client_ip}",
         "fail": f"does not authorise {client_ip}",
@@ -454,7 +454,7 @@ def verify_directly(
     try:
         spf_check = _check_spf(mail_from, client_ip, helo, lookups)
     except Exception:  # noqa: BLE001
-        spf_check = _Check("permerror", "", "the SPF check could not run")
+        spf_check = _Check("permerror", "", "could not be checked")
 
     details = tuple(
         [f"dkim={c.result} header.d={_shown(c.domain)}" for c in dkim_checks]
@@ -497,7 +497,8 @@ def verify_directly(
         reason = f"SPF passes only for {_shown(spf_check.domain)}, which does not align with {shown_from}."
     elif dkim_checks:
         c = dkim_checks[0]
-        reason = f"DKIM signature of {_shown(c.domain)}: {c.why}; SPF for {_shown(spf_check.domain)} {spf_check.why}."
+        which = f"DKIM signature of {_shown(c.domain)}" if c.domain else "A DKIM signature"
+        reason = f"{which}: {c.why}; SPF for {_shown(spf_check.domain)} {spf_check.why}."
     else:
         reason = f"The message has no DKIM signature and SPF for {_shown(spf_check.domain)} {spf_check.why}."
     method = "dkim" if dkim_checks else "spf"

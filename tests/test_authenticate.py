@@ -50,6 +50,27 @@ def _rsa_key() -> tuple[bytes, str]:
     return pem, base64.b64encode(der).decode()
 
 
+@pytest.fixture(autouse=True)
+def no_real_dns(monkeypatch: pytest.MonkeyPatch) -> object:
+    """Fail the test if anything reaches for real DNS instead of the injected resolver (the code under
+    test swallows resolver errors into 'temporary', so a raise alone would go unnoticed)."""
+    import dns.resolver
+    import spf
+
+    calls: list[str] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        calls.append(repr(args[:2]))
+        raise OSError("real DNS is not allowed in tests")
+
+    monkeypatch.setattr(dns.resolver, "resolve", refuse)
+    monkeypatch.setattr(dns.resolver, "query", refuse)
+    monkeypatch.setattr(spf, "DNSLookup", refuse)
+    monkeypatch.setattr(dkim, "get_txt", refuse)
+    yield
+    assert not calls, f"real DNS was queried: {calls}"
+
+
 @pytest.fixture(scope="module")
 def key() -> tuple[bytes, str]:
     return _rsa_key()
