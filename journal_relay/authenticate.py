@@ -162,7 +162,8 @@ def judge_authentication_results(
                 # The front MTA's own header is unreadable.  Do not fall through to a lower header
                 # with our id: that one would be the sender's.
                 return Verdict(
-                    "none", method,
+                    "none",
+                    method,
                     f"The Authentication-Results header from {_shown(trusted)} could not be parsed.",
                     ("malformed",),
                 )
@@ -173,7 +174,8 @@ def judge_authentication_results(
 
     if ours is None:
         return Verdict(
-            "none", method,
+            "none",
+            method,
             f"The message carries no Authentication-Results header from the trusted front MTA "
             f"{_shown(trusted)}.",
         )
@@ -197,7 +199,9 @@ def judge_authentication_results(
                 else:
                     dkim_pass_unaligned = dkim_pass_unaligned or _domain(d)
             elif res == "fail":
-                failures.append(f"DKIM signature of {_shown(_domain(d))} fails" if d else "a DKIM signature fails")
+                failures.append(
+                    f"DKIM signature of {_shown(_domain(d))} fails" if d else "a DKIM signature fails"
+                )
         elif m == "spf":
             mf = _prop(r, "smtp", "mailfrom") or _prop(r, "smtp", "helo") or ""
             details.append(f"spf={res} smtp.mailfrom={_shown(_domain(mf))}" if mf else f"spf={res}")
@@ -222,12 +226,16 @@ def judge_authentication_results(
 
     shown_from = _shown(from_dom)
     if dmarc == "pass":
-        return Verdict("pass", "dmarc", f"DMARC passes for {shown_from} at {_shown(trusted)}.", tuple(details))
+        return Verdict(
+            "pass", "dmarc", f"DMARC passes for {shown_from} at {_shown(trusted)}.", tuple(details)
+        )
     if dmarc == "fail":
         return Verdict("fail", "dmarc", f"DMARC fails for {shown_from} at {_shown(trusted)}.", tuple(details))
     if dkim_pass_aligned:
         return Verdict(
-            "pass", "dkim", f"DKIM signature of {_shown(dkim_pass_aligned)} verifies at {_shown(trusted)}.",
+            "pass",
+            "dkim",
+            f"DKIM signature of {_shown(dkim_pass_aligned)} verifies at {_shown(trusted)}.",
             tuple(details),
         )
     if spf_pass_aligned:
@@ -237,7 +245,9 @@ def judge_authentication_results(
     if failures:
         which = "dkim" if failures[0].startswith(("DKIM", "a DKIM")) else "spf"
         return Verdict(
-            "fail", which, f"{failures[0]} at {_shown(trusted)}, and nothing aligned with {shown_from} passes.",
+            "fail",
+            which,
+            f"{failures[0]} at {_shown(trusted)}, and nothing aligned with {shown_from} passes.",
             tuple(details),
         )
     if dkim_pass_unaligned or spf_pass_unaligned:
@@ -246,7 +256,7 @@ def judge_authentication_results(
     elif dmarc_foreign:
         reason = f"The DMARC result at {_shown(trusted)} is about another From domain than {shown_from}."
     else:
-        reason = f"The Authentication-Results header from {_shown(trusted)} has no usable SPF, DKIM or DMARC result."
+        reason = f"The header from {_shown(trusted)} has no usable SPF, DKIM or DMARC result."
     return Verdict("none", method, reason, tuple(details))
 
 
@@ -465,19 +475,20 @@ def verify_directly(
         if c.result == "pass" and aligned(c.domain, from_dom):
             return Verdict("pass", "dkim", f"DKIM signature of {_shown(c.domain)} verifies.", details)
     if spf_check.result == "pass" and aligned(spf_check.domain, from_dom):
-        return Verdict(
-            "pass", "spf", f"SPF for {_shown(spf_check.domain)} {spf_check.why}.", details
-        )
+        return Verdict("pass", "spf", f"SPF for {_shown(spf_check.domain)} {spf_check.why}.", details)
     for c in dkim_checks:
         if c.result == "fail":
             return Verdict(
-                "fail", "dkim",
-                f"DKIM signature of {_shown(c.domain)} fails: {c.why}; nothing aligned with {shown_from} passes.",
+                "fail",
+                "dkim",
+                f"DKIM signature of {_shown(c.domain)} fails: {c.why}; "
+                f"nothing aligned with {shown_from} passes.",
                 details,
             )
     if spf_check.result == "fail":
         return Verdict(
-            "fail", "spf",
+            "fail",
+            "spf",
             f"SPF for {_shown(spf_check.domain)} {spf_check.why}; nothing aligned with {shown_from} passes.",
             details,
         )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import dkim
 import pytest
 
 from journal_relay.authenticate import (
+    DnsTxt,
     Verdict,
     aligned,
     authenticate,
@@ -37,21 +38,27 @@ def _rsa_key() -> tuple[bytes, str]:
     except ImportError:
         if not shutil.which("openssl"):
             pytest.skip("needs the cryptography package or the openssl command to make a test key")
-        pem = subprocess.run(["openssl", "genrsa", "-traditional", "2048"], check=True, capture_output=True).stdout
+        pem = subprocess.run(
+            ["openssl", "genrsa", "-traditional", "2048"], check=True, capture_output=True
+        ).stdout
         der = subprocess.run(
             ["openssl", "rsa", "-pubout", "-outform", "DER"], input=pem, check=True, capture_output=True
         ).stdout
         return pem, base64.b64encode(der).decode()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.TraditionalOpenSSL,
+        serialization.NoEncryption(),
     )
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return pem, base64.b64encode(der).decode()
 
 
 @pytest.fixture(autouse=True)
-def no_real_dns(monkeypatch: pytest.MonkeyPatch) -> object:
+def no_real_dns(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fail the test if anything reaches for real DNS instead of the injected resolver (the code under
     test swallows resolver errors into 'temporary', so a raise alone would go unnoticed)."""
     import dns.resolver
@@ -76,24 +83,24 @@ def key() -> tuple[bytes, str]:
     return _rsa_key()
 
 
-def resolver(records: dict[str, list[str]]) -> Callable[[str], list[str]]:
-    asked: list[str] = []
-
+def resolver(records: dict[str, list[str]]) -> DnsTxt:
     def dns_txt(name: str) -> list[str]:
-        asked.append(name)
         return records.get(name, [])
 
-    dns_txt.asked = asked  # type: ignore[attr-defined]
     return dns_txt
 
 
 def signed(key: tuple[bytes, str], domain: str, message: bytes = MESSAGE) -> bytes:
-    return dkim.sign(message, b"s1", domain.encode(), key[0]) + message
+    return bytes(dkim.sign(message, b"s1", domain.encode(), key[0])) + message
 
 
 def direct(raw: bytes, records: dict[str, list[str]], **kw: str) -> Verdict:
-    args = {"from_domain": "example.org", "mail_from": "alice@example.org", "client_ip": "192.0.2.10",
-            "helo": "mail.example.org"}
+    args = {
+        "from_domain": "example.org",
+        "mail_from": "alice@example.org",
+        "client_ip": "192.0.2.10",
+        "helo": "mail.example.org",
+    }
     args.update(kw)
     return verify_directly(raw, dns_txt=resolver(records), **args)
 
@@ -115,7 +122,9 @@ def test_dkim_tampered_body_fails(key: tuple[bytes, str]) -> None:
 
 
 def test_dkim_unaligned_signature_does_not_pass(key: tuple[bytes, str]) -> None:
-    v = direct(signed(key, "mailer.example.com"), {"s1._domainkey.mailer.example.com": [f"v=DKIM1; p={key[1]}"]})
+    v = direct(
+        signed(key, "mailer.example.com"), {"s1._domainkey.mailer.example.com": [f"v=DKIM1; p={key[1]}"]}
+    )
     assert v.outcome == "none"
     assert "does not align" in v.reason
 
@@ -133,8 +142,14 @@ def test_dkim_missing_key_and_dns_error(key: tuple[bytes, str]) -> None:
     def broken(name: str) -> list[str]:
         raise TimeoutError("SERVFAIL")
 
-    v = verify_directly(signed(key, "example.org"), from_domain="example.org", mail_from="alice@example.org",
-                        client_ip="192.0.2.10", helo="mail.example.org", dns_txt=broken)
+    v = verify_directly(
+        signed(key, "example.org"),
+        from_domain="example.org",
+        mail_from="alice@example.org",
+        client_ip="192.0.2.10",
+        helo="mail.example.org",
+        dns_txt=broken,
+    )
     assert v.outcome == "none" and v.temporary
     assert "temporary DNS error" in v.reason
 
@@ -157,7 +172,9 @@ def test_spf_pass_fail_none() -> None:
 
 
 def test_spf_unaligned_pass_is_not_pass() -> None:
-    v = direct(MESSAGE, {"bounces.example.com": ["v=spf1 ip4:192.0.2.10 -all"]}, mail_from="b@bounces.example.com")
+    v = direct(
+        MESSAGE, {"bounces.example.com": ["v=spf1 ip4:192.0.2.10 -all"]}, mail_from="b@bounces.example.com"
+    )
     assert v.outcome == "none" and "does not align" in v.reason
 
 
@@ -167,8 +184,9 @@ def test_spf_mechanism_needing_other_lookups_is_temporary_not_silent() -> None:
 
 
 def test_never_raises_on_junk() -> None:
-    v = verify_directly(b"\x00garbage", from_domain="", mail_from="", client_ip="not-an-ip", helo="",
-                        dns_txt=resolver({}))
+    v = verify_directly(
+        b"\x00garbage", from_domain="", mail_from="", client_ip="not-an-ip", helo="", dns_txt=resolver({})
+    )
     assert v.outcome == "none"
     v = direct(b"DKIM-Signature: v=1; d=example.org; b=!!!\r\n" + MESSAGE, {}, client_ip="not-an-ip")
     assert v.outcome == "none"
@@ -193,7 +211,7 @@ def test_ar_dmarc_decides() -> None:
 
 
 def test_ar_without_dmarc_uses_aligned_dkim_or_spf() -> None:
-    assert judge(f"MX.Relay.Example.NET; dkim=pass header.d=example.org header.s=s1").outcome == "pass"
+    assert judge("MX.Relay.Example.NET; dkim=pass header.d=example.org header.s=s1").outcome == "pass"
     assert judge(f"{TRUSTED}; spf=pass smtp.mailfrom=alice@example.org").outcome == "pass"
     assert judge(f"{TRUSTED}; dkim=pass header.d=esp.example.com").outcome == "none"
     v = judge(f"{TRUSTED}; spf=fail smtp.mailfrom=example.org; dkim=fail header.d=example.org")
@@ -220,8 +238,12 @@ def test_ar_malformed_never_raises() -> None:
     v = judge(f"{TRUSTED}; ;;; ===", f"{TRUSTED}; dmarc=pass header.from=example.org")
     assert v.outcome == "none" and "could not be parsed" in v.reason
     assert judge("", "(", "\x00;").outcome == "none"
-    assert judge_authentication_results([f"{TRUSTED}; dmarc=pass"], trusted_authserv_id="",
-                                        from_domain="example.org").outcome == "none"
+    assert (
+        judge_authentication_results(
+            [f"{TRUSTED}; dmarc=pass"], trusted_authserv_id="", from_domain="example.org"
+        ).outcome
+        == "none"
+    )
 
 
 # ---- Glue ------------------------------------------------------------------------------------------
@@ -235,14 +257,24 @@ def test_alignment_rule() -> None:
 
 
 def test_authenticate_modes(key: tuple[bytes, str]) -> None:
-    common = dict(trusted_authserv_id=TRUSTED, from_domain="example.org", mail_from="alice@example.org",
-                  client_ip="192.0.2.10", helo="mail.example.org")
-    assert authenticate(MESSAGE, mode="off", header_values=(), **common) == Verdict(
-        "none", "off", "Sender authentication is switched off.")
-    assert authenticate(MESSAGE, mode="front-mta", header_values=[f"{TRUSTED}; dmarc=pass"],
-                        **common).outcome == "pass"
+    def run(
+        mode: str, raw: bytes = MESSAGE, headers: tuple[str, ...] = (), dns: DnsTxt | None = None
+    ) -> Verdict:
+        return authenticate(
+            raw,
+            mode=mode,
+            trusted_authserv_id=TRUSTED,
+            header_values=headers,
+            from_domain="example.org",
+            mail_from="alice@example.org",
+            client_ip="192.0.2.10",
+            helo="mail.example.org",
+            dns_txt=dns,
+        )
+
+    assert run("off") == Verdict("none", "off", "Sender authentication is switched off.")
+    assert run("front-mta", headers=(f"{TRUSTED}; dmarc=pass",)).outcome == "pass"
     dns = resolver({"s1._domainkey.example.org": [f"v=DKIM1; p={key[1]}"]})
-    assert authenticate(signed(key, "example.org"), mode="direct", header_values=(), dns_txt=dns,
-                        **common).outcome == "pass"
+    assert run("direct", signed(key, "example.org"), dns=dns).outcome == "pass"
     with pytest.raises(ValueError):
-        authenticate(MESSAGE, mode="of", header_values=(), **common)
+        run("of")  # a typo must not quietly switch authentication off
