@@ -13,8 +13,10 @@ The lookups in `verify_directly` block; call it from async code via `asyncio.to_
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import authres
 import dkim
@@ -37,9 +39,9 @@ MODES = ("off", "front-mta", "direct")
 #: (timeout, SERVFAIL) and is treated as a temporary DNS error, never as an absent record.
 DnsTxt = Callable[[str], list[str]]
 
-# Seconds: dkimpy's per-lookup timeout, and pyspf's budget for a whole SPF evaluation
+# Seconds: the timeout of one DNS look-up, and the budget for a whole SPF evaluation
 # (RFC 7208 section 4.6.4 recommends at least 20 s in total).
-_DKIM_DNS_TIMEOUT = 5
+_DNS_TIMEOUT = 5
 _SPF_QUERY_TIME = 20
 # A DKIM-Signature header is costly to verify; a message with dozens is an attack, not mail.
 _MAX_SIGNATURES = 5
@@ -280,7 +282,7 @@ class _Lookups:
             return [str(r) for r in self.dns_txt(name)]
         return _real_dns_txt(name)
 
-    def dkim_dnsfunc(self, name: bytes, timeout: int = _DKIM_DNS_TIMEOUT) -> bytes | None:
+    def dkim_dnsfunc(self, name: bytes, timeout: int = _DNS_TIMEOUT) -> bytes | None:
         """dkimpy's dnsfunc: the key record at `name` as bytes, None when absent."""
         try:
             records = self.txt(name.decode("ascii"))
@@ -306,44 +308,66 @@ class _Lookups:
 
 
 def _real_dns_txt(name: str) -> list[str]:
-    """Production resolver (dnspython): unlike dkimpy's own, it reports SERVFAIL as an error so that
-    a broken name server is a temporary error, not a missing key."""
-    import dns.exception
+    """Production TXT resolver (dnspython).  Unlike dkimpy's own it reports SERVFAIL as an error, so
+    that a broken name server is a temporary error and not a missing key."""
+    return [b"".join(r.strings).decode("utf-8", "replace") for r in _real_dns(name, "TXT")]
+
+
+def _real_dns(name: str, qtype: str) -> list[Any]:
+    """One dnspython query; [] for NXDOMAIN or no data, raises on timeout or server failure.
+    search=False: a name from a DNS record is absolute, never to be completed by resolv.conf's search
+    list (the deprecated dns.resolver.query that pyspf uses does complete it)."""
     import dns.resolver
 
     try:
-        answer = dns.resolver.resolve(name, "TXT", lifetime=_DKIM_DNS_TIMEOUT, search=False)
+        return list(dns.resolver.resolve(name, qtype, lifetime=_DNS_TIMEOUT, search=False))
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return []
-    return [b"".join(r.strings).decode("utf-8", "replace") for r in answer]
 
 
 class _SpfQuery(spf.query):  # type: ignore[misc]
-    """pyspf's query with TXT look-ups answered by an injected resolver.
+    """pyspf's query with every DNS look-up going through `_Lookups`.
 
-    pyspf has no resolver parameter; its `dns` method is the documented single funnel for all
-    look-ups, so overriding it is the narrowest injection (no module-global monkeypatching, which
-    would leak between concurrent checks).  Only TXT can be answered from a TXT resolver: A, AAAA,
-    MX and PTR (the a, mx, ptr, exists mechanisms) raise a temporary error rather than silently
-    matching nothing.
+    pyspf has no resolver parameter: its `dns` method funnels all look-ups into a module-global
+    function.  Overriding `dns` is the narrowest injection (monkeypatching the global would leak
+    between concurrent checks).  With an injected TXT resolver, A, AAAA, MX and PTR look-ups (the
+    a, mx, ptr and exists mechanisms) raise a temporary error rather than silently matching nothing.
+    In production they go to dnspython, as TXT does.
     """
 
-    def __init__(self, *args: object, lookups: _Lookups, **kwargs: object) -> None:
+    def __init__(self, *args: Any, lookups: _Lookups, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lookups = lookups
+        # RFC 7208 section 4.6.4: bound the whole evaluation in time, not only each look-up.
+        self._deadline = time.monotonic() + _SPF_QUERY_TIME
 
-    def dns(self, name: str, qtype: str, cnames: object = None, ignore_void: bool = False) -> list[object]:
-        if qtype not in ("TXT", "SPF"):
-            raise spf.TempError(f"DNS {qtype} look-ups are not available to this check")
+    def dns(self, name: str, qtype: str, cnames: object = None, ignore_void: bool = False) -> list[Any]:
         if qtype == "SPF":
-            return []  # the obsolete type 99 record: treated as absent, as RFC 7208 section 3.1 says
+            return []  # the obsolete type 99 record: treated as absent (RFC 7208 section 3.1)
+        name = str(name).rstrip(".").lower()
+        if not name or any(not 0 < len(label) < 64 for label in name.split(".")):
+            return []  # not a valid DNS name, as pyspf's own resolver path treats it
+        if time.monotonic() > self._deadline:
+            raise spf.TempError("DNS: the SPF evaluation took too long")
         try:
-            records = self._lookups.txt(str(name))
+            if qtype == "TXT":
+                result: list[Any] = [(r.encode("utf-8"),) for r in self._lookups.txt(name)]
+            elif self._lookups.dns_txt is not None:
+                raise spf.TempError(f"DNS {qtype} look-ups are not available to this check")
+            elif qtype in ("A", "AAAA"):
+                result = [r.address for r in _real_dns(name, qtype)]
+            elif qtype == "MX":
+                result = [(r.preference, r.exchange.to_text(True)) for r in _real_dns(name, qtype)]
+            elif qtype == "PTR":
+                result = [r.target.to_text(True) for r in _real_dns(name, qtype)]
+            else:
+                raise spf.PermError(f"DNS {qtype} look-ups are not part of SPF")
+        except (spf.TempError, spf.PermError):
+            raise
         except Exception as e:
             raise spf.TempError(f"DNS {type(e).__name__}") from e
-        result: list[object] = [(r.encode("utf-8"),) for r in records]
         if not result and not ignore_void:
-            # Same void-lookup limit as pyspf's own resolver path (RFC 7208 section 4.6.4).
+            # The void-lookup limit of pyspf's own path (RFC 7208 section 4.6.4).
             self.void_lookups += 1
             if self.void_lookups > spf.MAX_VOID_LOOKUPS:
                 raise spf.PermError(f"Void lookup limit of {spf.MAX_VOID_LOOKUPS} exceeded")
@@ -373,7 +397,7 @@ class _Check:
 
 def _check_dkim(raw: bytes, lookups: _Lookups) -> list[_Check]:
     try:
-        d = dkim.DKIM(raw, timeout=_DKIM_DNS_TIMEOUT)
+        d = dkim.DKIM(raw, timeout=_DNS_TIMEOUT)
         count = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
     except Exception:  # noqa: BLE001 - unparsable message: no DKIM answer
         return [_Check("permerror", "", "the message could not be parsed for DKIM")]
@@ -414,10 +438,7 @@ def _check_spf(mail_from: str, client_ip: str, helo: str, lookups: _Lookups) -> 
     if not domain or not client_ip:
         return _Check("none", domain, "cannot be checked (no sender domain or client address)")
     try:
-        if lookups.dns_txt is None:
-            q = spf.query(i=client_ip, s=sender, h=helo, querytime=_SPF_QUERY_TIME)
-        else:
-            q = _SpfQuery(i=client_ip, s=sender, h=helo, querytime=_SPF_QUERY_TIME, lookups=lookups)
+        q = _SpfQuery(i=client_ip, s=sender, h=helo, lookups=lookups)
         result, _code, _explanation = q.check()  # the explanation is the domain's text: not shown
     except Exception:  # noqa: BLE001 - e.g. an unparsable client address
         return _Check("permerror", domain, "could not be checked (unusable client address or sender)")
@@ -452,7 +473,7 @@ def verify_directly(
     message stays visible to staff.  none: nothing answered (no signature, no SPF record,
     softfail/neutral, permanent or temporary errors); `temporary` says a retry may answer.
 
-    dns_txt None means real DNS (dnspython for DKIM keys, pyspf's own resolver for SPF).  Never raises.
+    dns_txt None means real DNS through dnspython.  Never raises.
     """
     from_dom = _domain(from_domain)
     shown_from = _shown(from_dom)

@@ -278,3 +278,48 @@ def test_authenticate_modes(key: tuple[bytes, str]) -> None:
     assert run("direct", signed(key, "example.org"), dns=dns).outcome == "pass"
     with pytest.raises(ValueError):
         run("of")  # a typo must not quietly switch authentication off
+
+
+# ---- Production resolver path: dnspython's answers, its network call replaced -------------------------
+
+
+def test_real_dns_path_with_dnspython_answers(
+    monkeypatch: pytest.MonkeyPatch, key: tuple[bytes, str]
+) -> None:
+    import dns.rdata
+    import dns.resolver
+
+    def txt(value: str) -> str:  # a TXT record as 255-octet character-strings, as a zone holds it
+        return " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+
+    zone = {
+        ("example.org", "TXT"): [txt("v=spf1 mx a:out.example.org -all")],
+        ("example.org", "MX"): ["10 mx.example.org."],
+        ("mx.example.org", "A"): ["192.0.2.10"],
+        ("out.example.org", "A"): ["192.0.2.20"],
+        ("s1._domainkey.example.org", "TXT"): [txt(f"v=DKIM1; k=rsa; p={key[1]}")],
+    }
+    servfail = False
+
+    def resolve(name: str, qtype: str, **kwargs: object) -> list[object]:
+        if servfail:
+            raise dns.resolver.NoNameservers()  # type: ignore[no-untyped-call]
+        rows = zone.get((str(name).rstrip("."), qtype))
+        if rows is None:
+            raise dns.resolver.NXDOMAIN()  # type: ignore[no-untyped-call]
+        return [dns.rdata.from_text("IN", qtype, r) for r in rows]
+
+    monkeypatch.setattr(dns.resolver, "resolve", resolve)
+
+    def run(raw: bytes, ip: str) -> Verdict:
+        return verify_directly(
+            raw, from_domain="example.org", mail_from="alice@example.org", client_ip=ip, helo="mx.example.org"
+        )
+
+    assert run(signed(key, "example.org"), "203.0.113.5").method == "dkim"
+    assert run(signed(key, "example.org"), "203.0.113.5").outcome == "pass"
+    assert (run(MESSAGE, "192.0.2.10").outcome, run(MESSAGE, "192.0.2.20").outcome) == ("pass", "pass")
+    assert run(MESSAGE, "198.51.100.1").outcome == "fail"
+    servfail = True
+    v = run(signed(key, "example.org"), "192.0.2.10")
+    assert v.outcome == "none" and v.temporary
