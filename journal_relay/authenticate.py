@@ -7,7 +7,9 @@ staff can read.  Intake decides what to do with it (quarantine on fail, by polic
 Pure: no I/O except DNS look-ups in direct mode, and those go through an injectable resolver
 (`dns_txt`) so that tests never touch real DNS.  Imports nothing from the rest of the package.
 
-The lookups in `verify_directly` block; call it from async code via `asyncio.to_thread`.
+Wiring notes: pass `raw` exactly as received (aiosmtpd's `envelope.original_content`); a
+re-serialised message no longer matches its DKIM signature.  The DNS look-ups in `verify_directly`
+block; call it from async code via `asyncio.to_thread`.
 """
 
 from __future__ import annotations
@@ -395,14 +397,26 @@ class _Check:
     why: str  # fixed phrase
 
 
-def _check_dkim(raw: bytes, lookups: _Lookups) -> list[_Check]:
+def _signature_domain(value: bytes) -> str:
+    try:
+        return _domain(dkim.util.parse_tag_value(value).get(b"d", b"").decode("ascii", "replace"))
+    except Exception:  # noqa: BLE001 - malformed tag list: dkimpy will say so when verifying
+        return ""
+
+
+def _check_dkim(raw: bytes, lookups: _Lookups, from_domain: str) -> list[_Check]:
     try:
         d = dkim.DKIM(raw, timeout=_DNS_TIMEOUT)
-        count = sum(1 for name, _ in d.headers if name.lower() == b"dkim-signature")
+        signatures = [v for name, v in d.headers if name.lower() == b"dkim-signature"]
     except Exception:  # noqa: BLE001 - unparsable message: no DKIM answer
         return [_Check("permerror", "", "the message could not be parsed for DKIM")]
+    # Verify the signatures that could make the message pass (d= aligned) first, so that junk
+    # signatures added on top cannot push the author's own past the bound.
+    order = sorted(
+        range(len(signatures)), key=lambda i: not aligned(_signature_domain(signatures[i]), from_domain)
+    )
     checks: list[_Check] = []
-    for idx in range(min(count, _MAX_SIGNATURES)):
+    for idx in order[:_MAX_SIGNATURES]:
         lookups.key_state = ""
         d.domain = None  # dkimpy keeps the previous signature's d= when parsing the next one fails
         try:
@@ -479,7 +493,7 @@ def verify_directly(
     shown_from = _shown(from_dom)
     lookups = _Lookups(dns_txt)
     try:
-        dkim_checks = _check_dkim(raw, lookups)
+        dkim_checks = _check_dkim(raw, lookups, from_dom)
     except Exception:  # noqa: BLE001 - belt and braces: this function must not raise
         dkim_checks = [_Check("permerror", "", "the DKIM check could not run")]
     try:

@@ -134,6 +134,14 @@ def test_dkim_subdomain_signature_aligns(key: tuple[bytes, str]) -> None:
     assert v.outcome == "pass"
 
 
+def test_dkim_aligned_signature_is_checked_even_under_many_others(key: tuple[bytes, str]) -> None:
+    raw = signed(key, "example.org")
+    for i in range(8):  # each lacks a key: costs a look-up, and must not crowd out the author's
+        raw = signed(key, f"x{i}.example.com", raw)
+    v = direct(raw, {"s1._domainkey.example.org": [f"v=DKIM1; p={key[1]}"]})
+    assert v.outcome == "pass" and len(v.details) <= 6
+
+
 def test_dkim_missing_key_and_dns_error(key: tuple[bytes, str]) -> None:
     v = direct(signed(key, "example.org"), {})
     assert v.outcome == "none" and not v.temporary
