@@ -154,7 +154,8 @@ def judge_authentication_results(
 
     ours: authres.AuthenticationResultsHeader | None = None
     try:
-        values = list(header_values)
+        # A lone string is an Iterable[str] too (of characters): take it as one header value.
+        values = [header_values] if isinstance(header_values, str) else list(header_values)
     except Exception:  # noqa: BLE001 - a bad iterable must not take intake down
         values = []
     for raw in values:

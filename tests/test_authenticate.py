@@ -246,6 +246,10 @@ def test_ar_malformed_never_raises() -> None:
     v = judge(f"{TRUSTED}; ;;; ===", f"{TRUSTED}; dmarc=pass header.from=example.org")
     assert v.outcome == "none" and "could not be parsed" in v.reason
     assert judge("", "(", "\x00;").outcome == "none"
+    lone = judge_authentication_results(
+        f"{TRUSTED}; dmarc=pass", trusted_authserv_id=TRUSTED, from_domain="example.org"
+    )
+    assert lone.outcome == "pass"
     assert (
         judge_authentication_results(
             [f"{TRUSTED}; dmarc=pass"], trusted_authserv_id="", from_domain="example.org"
