@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     receipts: bool = Field(True, description="Send clients an automatic receipt (first message and flagged ones).")
     max_message_bytes: int = Field(10 * 1024 * 1024, description="SIZE limit advertised and enforced.", gt=1024)
     max_recipients: int = Field(10, description="Recipients accepted per message.", ge=1)
-    data_timeout_seconds: float = Field(300.0, description="Idle timeout for a connection (commands and data).", gt=0)
+    data_timeout_seconds: float = Field(300.0, description="Time allowed from DATA to our answer.", gt=0)
     delivery_retry_max_seconds: float = Field(
         3600.0, description="Upper bound of the backoff between delivery attempts.", gt=0
     )
@@ -113,6 +113,59 @@ class Settings(BaseSettings):
     @property
     def listen_port(self) -> int:
         return int(self.listen.rpartition(":")[2])
+
+    # --- receiver hardening ---
+    # Answers and defaults are explained in docs/receiving.md.
+    max_line_bytes: int = Field(
+        8192,
+        description="Longest line accepted, in bytes with CRLF (500 5.5.2 beyond). RFC 5321 says 1000; "
+        "the default is lenient so a mail program that does not wrap lines does not bounce a journal entry.",
+        ge=1001,
+        le=1024 * 1024,
+    )
+    command_timeout_seconds: float = Field(
+        120.0, description="How long a connection may sit idle between commands before it is closed.", gt=0
+    )
+    max_connections: int = Field(100, description="Open connections in total (421 4.7.0 beyond).", ge=1)
+    max_connections_per_ip: int = Field(
+        10, description="Open connections from one IP address, or one IPv6 /64 (421 4.7.0 beyond).", ge=1
+    )
+    rate_per_ip_per_minute: float = Field(
+        120.0,
+        description="Messages (MAIL FROM) per minute from one IP address or IPv6 /64 (451 4.7.1 beyond).",
+        gt=0,
+    )
+    rate_per_ip_burst: int = Field(
+        60, description="Messages one IP address may send at once before the rate applies.", ge=1
+    )
+    rate_per_sender_per_minute: float = Field(
+        30.0, description="Messages (MAIL FROM) per minute from one envelope sender (451 4.7.1 beyond).", gt=0
+    )
+    rate_per_sender_burst: int = Field(
+        20, description="Messages one envelope sender may send at once before the rate applies.", ge=1
+    )
+    tls_cert: Path | None = Field(None, description="PEM certificate chain offered with STARTTLS; needs tls_key.")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
+    tls_required: bool = Field(
+        False,
+        description="Refuse MAIL FROM (530 5.7.0) until the client has used STARTTLS; needs tls_cert and tls_key.",
+    )
+
+    @field_validator("tls_cert", "tls_key", mode="before")
+    @classmethod
+    def _empty_path_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_files_usable(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.tls_required and self.tls_cert is None:
+            raise ValueError("tls_required needs tls_cert and tls_key (PEM files) to offer STARTTLS")
+        for name, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name} {path} is not a file")
+        return self
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

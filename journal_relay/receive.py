@@ -1,30 +1,100 @@
-"""The SMTP receiver: decides every RCPT and DATA answer; the only module that listens on a socket."""
+"""The SMTP receiver: decides every answer, enforces the limits; the only module that listens on a socket."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
-from collections.abc import Callable
+import ssl
+import time
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, Envelope, syntax
 from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, intake, store
+from journal_relay import db, intake, store, throttle
 from journal_relay.config import Settings
 
 log = logging.getLogger(__name__)
 
 # Every answer the receiver gives, in one place.
 OK_STORED = "250 2.0.0 Stored. Thank you for writing."
+OK_SENDER = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
+ERR_421_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address just now; please try again later."
 ERR_451_STORAGE = "451 4.3.0 We could not store your message just now; your mail server will try again."
+ERR_451_RATE_IP = "451 4.7.1 Too many messages from your address just now; your mail server will try again later."
+ERR_451_RATE_SENDER = "451 4.7.1 Too many messages from this sender just now; your mail server will try again later."
 ERR_452_TOO_MANY_RCPT = "452 4.5.3 Too many recipients; send the rest in another message."
+ERR_500_COMMAND_TOO_LONG = "500 5.5.2 Command line too long."
+ERR_500_LINE_TOO_LONG = "500 5.5.2 Line too long: a line of the message is over {limit} bytes; please wrap it."
+ERR_530_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first; this server takes mail only over an encrypted connection."
 ERR_550_NO_SUCH_ADDRESS = "550 5.1.1 No such private journal address here; check the address you were given."
 ERR_550_EMPTY = "550 5.6.0 The message has no content."
+ERR_552_TOO_BIG = "552 5.3.4 The message is too big: this address takes messages up to {limit}; please send a shorter one."
+
+# aiosmtpd enforces some of our limits itself and answers in its own words (exact strings of aiosmtpd 1.4.6;
+# tests/test_limits.py pins them). We reword them on the way out so every answer above is ours.
+_AIOSMTPD_REPLIES = {
+    "size_at_mail": "552 Error: message size exceeds fixed maximum message size",
+    "size_in_data": "552 Error: Too much mail data",
+    "line_in_data": "500 Line too long (see RFC5321 4.5.3.1.6)",
+    "command_too_long": "500 Command line too long",
+    "need_starttls": "530 Must issue a STARTTLS command first",
+}
+
+
+def reworded(*, max_message_bytes: int, max_line_bytes: int) -> dict[str, str]:
+    """aiosmtpd's reply -> ours, for the limits aiosmtpd enforces on our behalf."""
+    too_big = ERR_552_TOO_BIG.format(limit=human_size(max_message_bytes))
+    return {
+        _AIOSMTPD_REPLIES["size_at_mail"]: too_big,
+        _AIOSMTPD_REPLIES["size_in_data"]: too_big,
+        _AIOSMTPD_REPLIES["line_in_data"]: ERR_500_LINE_TOO_LONG.format(limit=max_line_bytes),
+        _AIOSMTPD_REPLIES["command_too_long"]: ERR_500_COMMAND_TOO_LONG,
+        _AIOSMTPD_REPLIES["need_starttls"]: ERR_530_STARTTLS,
+    }
+
+
+def human_size(size: int) -> str:
+    """10485760 -> '10 MB', 5000 -> '5000 bytes': for people reading a bounce."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.3g} MB"
+    return f"{size} bytes"
+
+
+def source_key(peer: Any) -> str:
+    """The connecting address that limits are counted against: the IP, or the /64 for IPv6 (one subscriber's)."""
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except (TypeError, ValueError, IndexError):
+        return str(peer)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+class TLSSetupError(OSError):
+    """The STARTTLS certificate or key cannot be used; raised at start-up, never during a session."""
+
+
+def starttls_context(*, cert: Path, key: Path) -> ssl.SSLContext:
+    """The server-side context for STARTTLS, built once so a bad certificate stops start-up, not a session."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except OSError as exc:  # ssl.SSLError is an OSError too: bad PEM, key not matching the certificate
+        raise TLSSetupError(f"cannot use TLS certificate {cert} with key {key}: {exc}") from None
+    return context
+
 
 Clock = Callable[[], datetime]
 
@@ -45,6 +115,7 @@ class Handler:
         pipeline: intake.Intake,
         on_queued: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._engine = engine
@@ -52,6 +123,13 @@ class Handler:
         self._intake = pipeline
         self._on_queued = on_queued
         self._clock = clock
+        self._monotonic = monotonic
+        self._per_ip = throttle.TokenBuckets(
+            per_minute=settings.rate_per_ip_per_minute, burst=settings.rate_per_ip_burst
+        )
+        self._per_sender = throttle.TokenBuckets(
+            per_minute=settings.rate_per_sender_per_minute, burst=settings.rate_per_sender_burst
+        )
 
     def _is_private_address(self, address: str) -> bool:
         with db.reading(self._engine) as session:
@@ -60,6 +138,23 @@ class Handler:
             except store.NotFound:
                 return False
         return True
+
+    async def handle_MAIL(
+        self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        # Counted at MAIL, before any database work, so a flood costs us as little as possible; 451 because
+        # a real mail server queues and retries, and the flood cannot crowd out other sources meanwhile.
+        now = self._monotonic()
+        source = source_key(session.peer)
+        if not self._per_ip.take(source, now=now):
+            log.warning("rate limit: too many messages from %s", source)
+            return ERR_451_RATE_IP
+        if not self._per_sender.take(address.lower(), now=now):
+            log.warning("rate limit: too many messages from one sender via %s", source)
+            return ERR_451_RATE_SENDER
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return OK_SENDER
 
     async def handle_RCPT(
         self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -104,11 +199,75 @@ class Handler:
         return ERR_451_STORAGE
 
 
+class _GuardedSMTP(SMTP):
+    """aiosmtpd's SMTP session with our connection limits, separate command and DATA timeouts, and our wording."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        connections: throttle.Connections,
+        data_timeout: float,
+        max_line_bytes: int,
+        replies: Mapping[str, str],
+        **kwargs: Any,
+    ) -> None:
+        # aiosmtpd sizes its stream reader from this attribute inside __init__, so it is set first.
+        self.line_length_limit = max_line_bytes
+        self._jr_connections = connections
+        self._jr_data_timeout = data_timeout
+        self._jr_replies = dict(replies)
+        super().__init__(handler, **kwargs)
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str):
+            status = self._jr_replies.get(status, status)
+        await super().push(status)
+
+    async def _handle_client(self) -> None:
+        assert self.session is not None and self.transport is not None
+        source = source_key(self.session.peer)
+        if not self._jr_connections.open(source):
+            log.warning("refused a connection from %s: too many open (%d in total)", source,
+                        self._jr_connections.total)
+            try:
+                await self.push(ERR_421_TOO_MANY_CONNECTIONS)
+            except ConnectionError:
+                pass  # they left first; nothing to tell them
+            self.transport.close()
+            return
+        try:
+            await super()._handle_client()
+        finally:
+            # Runs however the session ends: QUIT, timeout and dropped connections all cancel this task.
+            self._jr_connections.close(source)
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str) -> None:
+        # The message itself may take longer than a command; afterwards the command timeout applies again.
+        self._reset_timeout(self._jr_data_timeout)
+        await super().smtp_DATA(arg)
+        if self.transport is not None:
+            self._reset_timeout()
+
+
 class ReceiverController(Controller):
     """aiosmtpd's Controller with our limits applied to every connection."""
 
     def __init__(self, handler: Handler, *, settings: Settings, **kwargs: Any) -> None:
         self._settings = settings
+        self._starttls = (
+            starttls_context(cert=settings.tls_cert, key=settings.tls_key)
+            if settings.tls_cert is not None and settings.tls_key is not None
+            else None
+        )
+        # Shared by every session; only the controller's event loop thread touches it.
+        self._connections = throttle.Connections(
+            max_total=settings.max_connections, max_per_key=settings.max_connections_per_ip
+        )
+        self._replies = reworded(
+            max_message_bytes=settings.max_message_bytes, max_line_bytes=settings.max_line_bytes
+        )
         super().__init__(
             handler,
             hostname=settings.listen_host,
@@ -117,12 +276,18 @@ class ReceiverController(Controller):
         )
 
     def factory(self) -> SMTP:
-        return SMTP(
+        return _GuardedSMTP(
             self.handler,
+            connections=self._connections,
+            data_timeout=self._settings.data_timeout_seconds,
+            max_line_bytes=self._settings.max_line_bytes,
+            replies=self._replies,
             data_size_limit=self._settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=self._settings.domain,
             ident="journal-relay",
-            timeout=self._settings.data_timeout_seconds,
+            timeout=self._settings.command_timeout_seconds,
+            tls_context=self._starttls,
+            require_starttls=self._settings.tls_required,
         )
