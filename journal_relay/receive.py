@@ -275,6 +275,10 @@ class ReceiverController(Controller):
             **kwargs,
         )
 
+    @property
+    def open_connections(self) -> int:
+        return self._connections.total
+
     def factory(self) -> SMTP:
         return _GuardedSMTP(
             self.handler,
