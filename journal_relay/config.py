@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SEVERITY_NAMES = ("low", "medium", "high", "urgent")
@@ -145,27 +145,40 @@ class Settings(BaseSettings):
         20, description="Messages one envelope sender may send at once before the rate applies.", ge=1
     )
     tls_cert: Path | None = Field(None, description="PEM certificate chain offered with STARTTLS; needs tls_key.")
-    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.")
+    tls_key: Path | None = Field(None, description="PEM private key for tls_cert.", validate_default=True)
     tls_required: bool = Field(
         False,
         description="Refuse MAIL FROM (530 5.7.0) until the client has used STARTTLS; needs tls_cert and tls_key.",
+        validate_default=True,
     )
 
+    # Field validators rather than one model validator, so an error names the variable to fix.
     @field_validator("tls_cert", "tls_key", mode="before")
     @classmethod
     def _empty_path_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
 
-    @model_validator(mode="after")
-    def _tls_files_usable(self) -> Settings:
-        if (self.tls_cert is None) != (self.tls_key is None):
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _tls_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @field_validator("tls_key")
+    @classmethod
+    def _tls_key_with_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A tls_cert that failed its own check is absent here and already reported.
+        if "tls_cert" in info.data and (info.data["tls_cert"] is None) != (value is None):
             raise ValueError("tls_cert and tls_key go together: set both or neither")
-        if self.tls_required and self.tls_cert is None:
+        return value
+
+    @field_validator("tls_required")
+    @classmethod
+    def _tls_required_has_files(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("tls_cert") is None and "tls_cert" in info.data:
             raise ValueError("tls_required needs tls_cert and tls_key (PEM files) to offer STARTTLS")
-        for name, path in (("tls_cert", self.tls_cert), ("tls_key", self.tls_key)):
-            if path is not None and not path.is_file():
-                raise ValueError(f"{name} {path} is not a file")
-        return self
+        return value
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
