@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 import logging
 import ssl
@@ -21,6 +22,7 @@ from journal_relay import db, intake, store, throttle
 from journal_relay.config import Settings
 
 log = logging.getLogger(__name__)
+AIOSMTPD_LOGGER = "mail.log"
 
 # Every answer the receiver gives, in one place.
 OK_STORED = "250 2.0.0 Stored. Thank you for writing."
@@ -218,6 +220,9 @@ class _GuardedSMTP(SMTP):
         self._jr_data_timeout = data_timeout
         self._jr_replies = dict(replies)
         super().__init__(handler, **kwargs)
+        # aiosmtpd keeps this table on the class and grows it on every EHLO of every session; one per session
+        # keeps each session's command length limit its own.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
 
     async def push(self, status: str | bytes) -> None:
         if isinstance(status, str):
@@ -256,6 +261,11 @@ class ReceiverController(Controller):
 
     def __init__(self, handler: Handler, *, settings: Settings, **kwargs: Any) -> None:
         self._settings = settings
+        # aiosmtpd logs every command (addresses included) at INFO and every DATA line (the journal itself)
+        # at DEBUG; we log ids ourselves, so it may only speak up about problems.
+        aiosmtpd_log = logging.getLogger(AIOSMTPD_LOGGER)
+        if aiosmtpd_log.getEffectiveLevel() < logging.WARNING:
+            aiosmtpd_log.setLevel(logging.WARNING)
         self._starttls = (
             starttls_context(cert=settings.tls_cert, key=settings.tls_key)
             if settings.tls_cert is not None and settings.tls_key is not None

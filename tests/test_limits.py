@@ -6,6 +6,7 @@ aiosmtpd's own strings, since a changed string would show here as its raw text.
 
 from __future__ import annotations
 
+import logging
 import smtplib
 import socket
 import time
@@ -305,3 +306,17 @@ def test_flood_from_one_sender_gets_451_4_7_1_while_another_sender_is_served(ser
 )
 def test_limits_count_per_ip_and_per_ipv6_64(peer, key):
     assert receive.source_key(peer) == key
+
+
+def test_no_journal_text_or_address_reaches_the_logs_even_at_debug(settings, engine, practice, caplog):
+    caplog.set_level(logging.DEBUG)
+    run = service.start(settings)
+    try:
+        with connect(settings) as client:
+            body = "My secret worry about the appointment."
+            client.sendmail(CLIENT_SENDER, [practice.address], make_message(to=practice.address, body=body))
+    finally:
+        run.stop()
+    assert len(entries(engine)) == 1
+    assert "secret worry" not in caplog.text
+    assert CLIENT_SENDER not in caplog.text and practice.address.split("@")[0] not in caplog.text
