@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, syntax
@@ -28,17 +28,17 @@ AIOSMTPD_LOGGER = "mail.log"
 OK_STORED = "250 2.0.0 Stored. Thank you for writing."
 OK_SENDER = "250 2.1.0 OK"
 OK_RCPT = "250 2.1.5 OK"
-ERR_421_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address just now; please try again later."
+ERR_421_TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections from your address; please try again later."
 ERR_451_STORAGE = "451 4.3.0 We could not store your message just now; your mail server will try again."
-ERR_451_RATE_IP = "451 4.7.1 Too many messages from your address just now; your mail server will try again later."
-ERR_451_RATE_SENDER = "451 4.7.1 Too many messages from this sender just now; your mail server will try again later."
+ERR_451_RATE_IP = "451 4.7.1 Too many messages from your address just now; your server will retry later."
+ERR_451_RATE_SENDER = "451 4.7.1 Too many messages from this sender just now; your server will retry later."
 ERR_452_TOO_MANY_RCPT = "452 4.5.3 Too many recipients; send the rest in another message."
 ERR_500_COMMAND_TOO_LONG = "500 5.5.2 Command line too long."
-ERR_500_LINE_TOO_LONG = "500 5.5.2 Line too long: a line of the message is over {limit} bytes; please wrap it."
-ERR_530_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first; this server takes mail only over an encrypted connection."
+ERR_500_LINE_TOO_LONG = "500 5.5.2 Line too long: a line of the message is over {limit} bytes."
+ERR_530_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first; mail is taken here only encrypted."
 ERR_550_NO_SUCH_ADDRESS = "550 5.1.1 No such private journal address here; check the address you were given."
 ERR_550_EMPTY = "550 5.6.0 The message has no content."
-ERR_552_TOO_BIG = "552 5.3.4 The message is too big: this address takes messages up to {limit}; please send a shorter one."
+ERR_552_TOO_BIG = "552 5.3.4 The message is too big: the limit here is {limit}; please send a smaller one."
 
 # aiosmtpd enforces some of our limits itself and answers in its own words (exact strings of aiosmtpd 1.4.6;
 # tests/test_limits.py pins them). We reword them on the way out so every answer above is ours.
@@ -71,7 +71,7 @@ def human_size(size: int) -> str:
 
 
 def source_key(peer: Any) -> str:
-    """The connecting address that limits are counted against: the IP, or the /64 for IPv6 (one subscriber's)."""
+    """The address that limits count against: the IP, or for IPv6 the /64 (one subscriber's network)."""
     try:
         address = ipaddress.ip_address(peer[0])
     except (TypeError, ValueError, IndexError):
@@ -202,7 +202,7 @@ class Handler:
 
 
 class _GuardedSMTP(SMTP):
-    """aiosmtpd's SMTP session with our connection limits, separate command and DATA timeouts, and our wording."""
+    """aiosmtpd's SMTP session with our connection limit, a command and a DATA timeout, and our wording."""
 
     def __init__(
         self,
@@ -224,10 +224,11 @@ class _GuardedSMTP(SMTP):
         # keeps each session's command length limit its own.
         self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
 
-    async def push(self, status: str | bytes) -> None:
+    async def push(self, status: AnyStr) -> None:
         if isinstance(status, str):
-            status = self._jr_replies.get(status, status)
-        await super().push(status)
+            await super().push(self._jr_replies.get(status, status))
+        else:
+            await super().push(status)
 
     async def _handle_client(self) -> None:
         assert self.session is not None and self.transport is not None
