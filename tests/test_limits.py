@@ -11,6 +11,7 @@ import smtplib
 import socket
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -320,3 +321,19 @@ def test_no_journal_text_or_address_reaches_the_logs_even_at_debug(settings, eng
     assert len(entries(engine)) == 1
     assert "secret worry" not in caplog.text
     assert CLIENT_SENDER not in caplog.text and practice.address.split("@")[0] not in caplog.text
+
+
+def test_every_receiving_setting_is_described_and_documented():
+    doc = (Path(__file__).parent.parent / "docs" / "receiving.md").read_text()
+    names = [n for n in Settings.model_fields if n.startswith(("max_", "rate_", "tls_", "command_", "data_"))]
+    assert len(names) >= 12
+    for name in names:
+        assert Settings.model_fields[name].description, name
+        assert f"`{name}`" in doc, name
+
+
+@pytest.mark.parametrize(
+    ("size", "text"), [(10 * 1024 * 1024, "10 MB"), (1536 * 1024, "1.5 MB"), (4096, "4096 bytes")]
+)
+def test_sizes_are_said_for_people(size, text):
+    assert receive.human_size(size) == text
