@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, AnyStr
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, syntax
+from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.engine import Engine
 
@@ -196,6 +196,10 @@ class Handler:
         return OK_STORED
 
     async def handle_exception(self, error: Exception) -> str:
+        if isinstance(error, TLSSetupException):
+            # A client that gives up on our certificate (or a scanner) is not our failure; aiosmtpd just hangs up.
+            log.info("STARTTLS handshake failed: %s", type(error.__cause__).__name__)
+            return ERR_451_STORAGE
         # aiosmtpd would answer "500 Error: (Type) text"; a crash is ours, so the sender should retry.
         log.error("SMTP session error: %s", type(error).__name__)
         return ERR_451_STORAGE
