@@ -1,4 +1,4 @@
-"""The intake pipeline, written once: parse -> screen -> store -> notify."""
+"""The intake pipeline, written once: parse -> authenticate -> screen -> store -> notify."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from journal_relay import notify, store
+from journal_relay.authenticate import authenticate
 from journal_relay.config import Settings
 from journal_relay.parse import ParsedMessage, parse_message
 from journal_relay.render import Renderer
@@ -57,13 +58,34 @@ def sender_problem(parsed: ParsedMessage, registered: set[str]) -> str:
     return ""
 
 
+def authentication_problem(delivery: Delivery, parsed: ParsedMessage, settings: Settings) -> str:
+    """Why the message's origin cannot be trusted, or '' (see authenticate.py for the evidence used)."""
+    if settings.auth_mode == "off" or not parsed.from_addresses:
+        return ""
+    verdict = authenticate(
+        delivery.raw,
+        mode=settings.auth_mode,
+        trusted_authserv_id=settings.auth_trusted_host,
+        header_values=parsed.authentication_results,
+        from_domain=parsed.from_addresses[0].rpartition("@")[2],
+        mail_from=delivery.envelope_from,
+        client_ip=delivery.peer,
+        helo=delivery.helo,
+    )
+    if verdict.outcome == "fail" or (verdict.outcome == "none" and settings.auth_quarantine_unverified):
+        return f"sender authentication {verdict.outcome}: {verdict.reason}"
+    return ""
+
+
 def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
-    """Run the pure stages now and return the storing step, to be run in one transaction."""
+    """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
+    transaction (run by the writer, which commits before the sender hears 250)."""
     parsed = parse_message(delivery.raw)
+    auth_problem = authentication_problem(delivery, parsed, intake.settings)
     screening = screen(parsed.text, lexicon=intake.lexicon)
 
     def store_and_notify(session: Session) -> Outcome:
-        return _store_and_notify(session, delivery, parsed, screening, intake, now)
+        return _store_and_notify(session, delivery, parsed, auth_problem, screening, intake, now)
 
     return store_and_notify
 
@@ -72,6 +94,7 @@ def _store_and_notify(
     session: Session,
     delivery: Delivery,
     parsed: ParsedMessage,
+    auth_problem: str,
     screening: Screening,
     intake: Intake,
     now: datetime,
@@ -82,7 +105,7 @@ def _store_and_notify(
     for address in delivery.recipients:
         client = store.client_by_address(session=session, address=address, domain=intake.settings.domain)
         assert client.id is not None
-        problem = sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
+        problem = sender_problem(parsed, store.senders_of(session=session, client_id=client.id)) or auth_problem
         recorded = store.record_entry(
             session=session,
             client=client,

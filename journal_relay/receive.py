@@ -89,7 +89,11 @@ class Handler:
             helo=session.host_name or "",
         )
         try:
-            job = intake.process(delivery, intake=self._intake, now=self._clock())
+            if self._settings.auth_mode == "direct":
+                # DKIM and SPF look-ups block on DNS: keep them off the event loop.
+                job = await asyncio.to_thread(intake.process, delivery, intake=self._intake, now=self._clock())
+            else:
+                job = intake.process(delivery, intake=self._intake, now=self._clock())
             outcome = await asyncio.wrap_future(self._writer.submit(job))
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)
