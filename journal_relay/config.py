@@ -148,3 +148,13 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if env_key in env_names:
             del file_values[key]
     return Settings(**{**file_values, **overrides})
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table row (the README's settings section is checked against it)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        variable = field.validation_alias if isinstance(field.validation_alias, str) else f"JOURNAL_RELAY_{name.upper()}"
+        default = "(the emergency-services text in config.py)" if name == "crisis_text" else f"`{field.default}`"
+        rows.append(f"| `{variable}` | {default} | {field.description} |")
+    return "\n".join(rows)
