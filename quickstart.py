@@ -45,9 +45,13 @@ def main(argv: list[str]) -> int:
     ensure_installed()
     command, rest = argv[0], argv[1:]
     if command == "test":
-        return subprocess.run([str(PYTHON), "-m", "pytest", *rest], cwd=ROOT).returncode
-    # Anything else is a journal-relay command: serve, therapist add, client list, ...
-    return subprocess.run([str(PYTHON), "-m", "journal_relay.cli", command, *rest]).returncode
+        os.chdir(ROOT)
+        args = [str(PYTHON), "-m", "pytest", *rest]
+    else:
+        # Anything else is a journal-relay command: serve, therapist add, client list, ...
+        args = [str(PYTHON), "-m", "journal_relay.cli", command, *rest]
+    # Become the command, so Ctrl-C and SIGTERM reach it directly and it can shut down cleanly.
+    os.execv(args[0], args)
 
 
 if __name__ == "__main__":
