@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -324,7 +323,7 @@ def serve(obj: Context) -> None:
       JOURNAL_RELAY_DOMAIN=journal.example JOURNAL_RELAY_RELAY=smtp://127.0.0.1:25 journal-relay serve
     """
     settings = obj.settings
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service.configure_logging(settings)
     service.serve(settings)
 
 

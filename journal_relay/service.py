@@ -40,6 +40,12 @@ class Running:
         self.engine.dispose()
 
 
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs each command line at INFO, private addresses included: those are secrets.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
 def build_intake(settings: Settings) -> Intake:
     return Intake(settings=settings, lexicon=load_lexicon(settings.lexicon), renderer=Renderer(settings.templates_dir))
 
