@@ -154,7 +154,8 @@ def settings_table() -> str:
     """Every setting as a Markdown table row (the README's settings section is checked against it)."""
     rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        variable = field.validation_alias if isinstance(field.validation_alias, str) else f"JOURNAL_RELAY_{name.upper()}"
+        alias = field.validation_alias
+        variable = alias if isinstance(alias, str) else f"JOURNAL_RELAY_{name.upper()}"
         default = "(the emergency-services text in config.py)" if name == "crisis_text" else f"`{field.default}`"
         rows.append(f"| `{variable}` | {default} | {field.description} |")
     return "\n".join(rows)

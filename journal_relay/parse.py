@@ -7,9 +7,9 @@ import email.policy
 import hashlib
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime
 
 
 @dataclass(frozen=True)

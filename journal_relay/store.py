@@ -104,7 +104,8 @@ def add_client(
 
 
 def client_by_token(*, session: Session, token: str) -> Client | None:
-    return session.exec(select(Client).where(Client.token == token.lower(), Client.active == True)).first()  # noqa: E712
+    query = select(Client).where(Client.token == token.lower(), col(Client.active).is_(True))
+    return session.exec(query).first()
 
 
 def client_by_address(*, session: Session, address: str, domain: str) -> Client:
@@ -286,6 +287,7 @@ def flags_of(*, session: Session, entry_ids: Sequence[int]) -> dict[int, list[Fl
 def mark_digested(
     *, session: Session, appointment: Appointment, entries: Sequence[Entry], now: datetime
 ) -> Digest:
+    assert appointment.id is not None
     digest = Digest(
         appointment_id=appointment.id, client_id=appointment.client_id, created_at=now, entry_count=len(entries)
     )

@@ -48,7 +48,8 @@ def test_readme_documents_every_setting():
 
 
 def test_therapist_client_session_round_trip(run):
-    assert run("therapist", "add", "--name", "Dr A", "--email", "a@p.test", "--timezone", "America/New_York").exit_code == 0
+    added = run("therapist", "add", "--name", "Dr A", "--email", "a@p.test", "--timezone", "America/New_York")
+    assert added.exit_code == 0
     address = run("client", "add", "--therapist", "a@p.test", "--name", "Sam", "--sender", "s@m.test").output.strip()
     assert address.endswith("@journal.test") and len(address.split("@")[0]) >= 16
     result = run("session", "add", "--client", address, "--at", "2099-03-01T15:00", "--every", "week", "--count", "3")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
@@ -14,7 +14,7 @@ from journal_relay.render import Renderer
 from journal_relay.service import build_intake
 from tests.conftest import CLIENT_SENDER, THERAPIST, make_message, register
 
-SESSION = datetime(2026, 12, 1, 15, 0, tzinfo=timezone.utc)
+SESSION = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 DUE = SESSION - timedelta(hours=2)
 
 

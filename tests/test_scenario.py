@@ -26,7 +26,8 @@ TICK = 3
 
 HTML_REPLY = """<html><body>
 <div dir="ltr">I keep coming back to the argument with my brother.<br>It sits in my chest all day.</div>
-<br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">On Mon, 30 Nov 2026 at 10:00, Ada &lt;ada@practice.test&gt; wrote:<br></div>
+<br><div class="gmail_quote">
+<div dir="ltr" class="gmail_attr">On Mon, 30 Nov 2026 at 10:00, Ada &lt;ada@practice.test&gt; wrote:<br></div>
 <blockquote class="gmail_quote" style="margin:0 0 0 .8ex;border-left:1px #ccc solid;padding-left:1ex">
 Have you had thoughts of harming yourself since we last met?</blockquote></div>
 </body></html>"""
