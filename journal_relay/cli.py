@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from journal_relay import db, digest, outbox, service, store
+from journal_relay import db, digest, intake, outbox, service, store
 from journal_relay.config import Settings, load_settings
 from journal_relay.render import Renderer
 from journal_relay.screen import LexiconError, load_lexicon, screen, screen_jsonl, screening_to_json
@@ -441,9 +441,10 @@ def quarantine_release(obj: Context, entry_id: int) -> None:
     Example:
       journal-relay quarantine release 31
     """
+    pipeline = service.build_intake(obj.settings)
     with obj.transaction() as session:
-        entry = store.release_entry(session=session, entry_id=entry_id)
-    click.echo(f"entry {entry.id} released")
+        entry = intake.release(session=session, entry_id=entry_id, intake=pipeline, now=now_utc())
+    click.echo(f"entry {entry.id} released; it joins the client's next digest")
 
 
 # --- outbox -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from sqlmodel import Session
 from journal_relay import notify, store
 from journal_relay.authenticate import authenticate
 from journal_relay.config import Settings
+from journal_relay.models import Client, Entry
 from journal_relay.parse import ParsedMessage, parse_message
 from journal_relay.render import Renderer
 from journal_relay.screen import Lexicon, Screening, screen
@@ -80,14 +82,50 @@ def authentication_problem(delivery: Delivery, parsed: ParsedMessage, settings: 
 def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
     """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
     transaction (run by the writer, which commits before the sender hears 250)."""
-    parsed = parse_message(delivery.raw)
-    auth_problem = authentication_problem(delivery, parsed, intake.settings)
-    screening = screen(parsed.text, lexicon=intake.lexicon)
+    try:
+        parsed = parse_message(delivery.raw)
+        auth_problem = authentication_problem(delivery, parsed, intake.settings)
+        screening = screen(parsed.text, lexicon=intake.lexicon)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the message: keep it for staff
+        log.error("message could not be processed (%s); kept in quarantine", type(exc).__name__)
+        parsed = unprocessed(delivery.raw)
+        auth_problem = f"could not be processed ({type(exc).__name__}); kept for staff, release to retry"
+        screening = Screening(flags=())
 
     def store_and_notify(session: Session) -> Outcome:
         return _store_and_notify(session, delivery, parsed, auth_problem, screening, intake, now)
 
     return store_and_notify
+
+
+def unprocessed(raw: bytes) -> ParsedMessage:
+    """The least we can say about a message the parse stage failed on: enough to store it."""
+    return ParsedMessage(
+        message_id=f"unprocessed-{hashlib.sha256(raw).hexdigest()}@journal-relay.invalid",
+        subject="",
+        from_addresses=(),
+        date=None,
+        text="",
+        attachments=(),
+        automatic=True,
+        authentication_results=(),
+        defects=("unprocessed",),
+    )
+
+
+def release(*, session: Session, entry_id: int, intake: Intake, now: datetime) -> Entry:
+    """Staff accept a quarantined entry: parse and screen its raw message again, alert if it calls for it."""
+    entry = store.quarantined_entry(session=session, entry_id=entry_id)
+    parsed = parse_message(entry.raw)
+    screening = screen(parsed.text, lexicon=intake.lexicon)
+    entry = store.release_entry(session=session, entry=entry, text=parsed.text, screening=screening)
+    client = session.get(Client, entry.client_id)
+    assert client is not None
+    notify.queue_for_entry(session=session, settings=intake.settings, renderer=intake.renderer, client=client,
+                           entry=entry, first=False, parsed=parsed, screening=screening, envelope_from="",
+                           now=now)
+    log.info("entry %s released from quarantine", entry.id)
+    return entry
 
 
 def _store_and_notify(
