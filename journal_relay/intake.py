@@ -143,7 +143,7 @@ def _store_and_notify(
     for address in delivery.recipients:
         client = store.client_by_address(session=session, address=address, domain=intake.settings.domain)
         assert client.id is not None
-        problem = sender_problem(parsed, store.senders_of(session=session, client_id=client.id)) or auth_problem
+        problem = auth_problem or sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
         recorded = store.record_entry(
             session=session,
             client=client,
