@@ -33,19 +33,19 @@ _WROTE_VERBS = (
 )
 # "On ... wrote:" and its translations (optionally wrapped in dashes, as Zoho does).
 _WROTE_RE = re.compile(r"(?:^|\s|[>)\]\"'])(?:" + _WROTE_VERBS + r")\s*:?\s*-*\s*$", re.IGNORECASE)
-# How such a header starts: a preposition/article in some language, a date, or a weekday.
+# How such a header starts: a preposition/article in some language, a date, or a weekday ("strong"),
+# or just a short word and a number, like "pe 20." or "ср, 30" ("weak", used when no strong start is near).
 _HEADER_START_RE = re.compile(
-    r"^\s*-*\s*(?:on|am|le|el|il|in\s+data|op|em|w\s+dniu|dnia|den|dne|den\s+\d|d'|el\s+día|"
-    r"\d|"
-    r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\b|"
-    r"[^\W\d_]{1,4}\.?,?\s+\d)",
+    r"^\s*-*\s*(?:(?:on|am|le|el|il|in\s+data|op|em|w\s+dniu|dnia|den|dne|d'|el\s+día)\b|\d|"
+    r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\b)",
     re.IGNORECASE,
 )
+_WEAK_HEADER_START_RE = re.compile(r"^\s*[^\W\d_]{1,4}\.?,?\s+\d")
 _HAS_AT = re.compile(r"@|&lt;|mailto:", re.IGNORECASE)
 _HAS_TIME = re.compile(r"\b\d{1,2}[:.h]\d{2}\b")
 _HAS_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
 # "2017-11-24 16:32 GMT+01:00 Name <addr>:" - a date line ending in an address and a colon.
-_ADDR_COLON_RE = re.compile(r"(?:<[^<>\s]*@[^<>\s]*>|\([^()\s]*@[^()\s]*\)|<\s*)\s*:\s*$")
+_ADDR_COLON_RE = re.compile(r"(?:@[^<>\s]*>|@[^()\s]*\)|^\s*>|<)\s*:\s*$")
 
 _ORIGINAL_MESSAGE_RE = re.compile(
     r"^\s*[-_=*]{2,}\s*(?:original\s+message|forwarded\s+message|originalnachricht|ursprüngliche\s+nachricht|"
@@ -103,6 +103,8 @@ _MOBILE_SIG_RE = re.compile(
 _SEPARATOR_RE = re.compile(r"^[\s_\-=—–~*]*$")
 _STRICT_QUOTE_RE = re.compile(r"^[ \t]{0,3}>(?:[ \t>]|$)")
 _LOOSE_QUOTE_RE = re.compile(r"^[ \t]{0,3}>")
+_WRAPPED_ADDR_END = re.compile(r"^\s*>\s*:\s*$")  # "Name <addr\n>:" - the end of a wrapped quote header
+_UNDERSCORES_RE = re.compile(r"^_{2,}\s*$")  # mailing-list footer rule (Mailman) or Outlook separator
 
 
 def _is_wrote_header(lines: list[str], i: int, quoted_follows: bool) -> int:
@@ -115,24 +117,30 @@ def _is_wrote_header(lines: list[str], i: int, quoted_follows: bool) -> int:
     addr_colon = not wrote and stripped.endswith(":") and _ADDR_COLON_RE.search(stripped) is not None
     if not (wrote or addr_colon):
         return -1
-    # The header starts at the nearest line (going up) that looks like a header start.
+    # The header starts at the nearest line (going up) that looks like a strong header start, else weak.
+    strong = weak = -1
     for j in range(i, max(-1, i - _HEADER_SPAN), -1):
         line = lines[j]
-        if not line.strip() or len(line) > _MAX_HEADER_LINE or _LOOSE_QUOTE_RE.match(line):
+        if not line.strip() or len(line) > _MAX_HEADER_LINE or (j < i and _LOOSE_QUOTE_RE.match(line)):
             break
         if _HEADER_START_RE.match(line):
-            joined = " ".join(x.strip() for x in lines[j:i + 1])
-            has_at = _HAS_AT.search(joined) is not None
-            has_time = _HAS_TIME.search(joined) is not None
-            if addr_colon:
-                ok = has_at and has_time
-            elif quoted_follows:
-                ok = has_at or has_time or _HAS_YEAR.search(joined) is not None
-            else:
-                ok = has_at or has_time
-            if ok:
-                return j
-    return -1
+            strong = j
+            break
+        if weak < 0 and _WEAK_HEADER_START_RE.match(line):
+            weak = j
+    j = strong if strong >= 0 else weak
+    if j < 0:
+        return -1
+    joined = " ".join(x.strip() for x in lines[j:i + 1])
+    has_at = _HAS_AT.search(joined) is not None
+    has_time = _HAS_TIME.search(joined) is not None
+    if addr_colon:
+        ok = has_at and has_time
+    elif quoted_follows:
+        ok = has_at or has_time or _HAS_YEAR.search(joined) is not None
+    else:
+        ok = has_at or has_time
+    return j if ok else -1
 
 
 def _is_outlook_block(lines: list[str], i: int) -> bool:
@@ -170,7 +178,10 @@ def _find_header(lines: list[str], quoted: list[bool]) -> tuple[int, int]:
             if k < n and _FIELD_RE.match(lines[k]):
                 return i, i
         if _is_outlook_block(lines, i):
-            return i, i
+            j = i
+            while j > 0 and not quoted[j - 1] and _FIELD_RE.match(lines[j - 1]) and len(lines[j - 1]) < 200:
+                j -= 1
+            return j, i
         k = _next_nonblank(lines, i + 1)
         start = _is_wrote_header(lines, i, k < n and quoted[k])
         if start >= 0:
@@ -179,10 +190,10 @@ def _find_header(lines: list[str], quoted: list[bool]) -> tuple[int, int]:
 
 
 def _classify_quotes(lines: list[str]) -> list[bool]:
-    quoted = [_STRICT_QUOTE_RE.match(x) is not None for x in lines]
+    quoted = [_STRICT_QUOTE_RE.match(x) is not None and not _WRAPPED_ADDR_END.match(x) for x in lines]
     # ">word" without a space counts as quoted only next to properly quoted lines (keeps ">_<" as text).
     for i, line in enumerate(lines):
-        if not quoted[i] and _LOOSE_QUOTE_RE.match(line):
+        if not quoted[i] and _LOOSE_QUOTE_RE.match(line) and not _WRAPPED_ADDR_END.match(line):
             if (i > 0 and quoted[i - 1]) or (i + 1 < len(lines) and quoted[i + 1]):
                 quoted[i] = True
     return quoted
@@ -231,7 +242,8 @@ def _drop_quote_blocks(lines: list[str], quoted: list[bool], after_header: bool)
                 last_q = j - 1
             else:
                 break
-        if count >= 2 or after_header:
+        content = any(lines[x].strip(" \t>") for x in range(i, last_q + 1))
+        if count >= 2 or after_header or not content:
             i = last_q + 1
         else:
             out.extend(lines[i:last_q + 1])
@@ -243,7 +255,7 @@ def _strip_signature(lines: list[str]) -> list[str]:
     n = len(lines)
     # "-- " delimiter: everything after it, when that is short (a signature, not a pasted document).
     for i in range(n):
-        if _SIG_DELIM_RE.match(lines[i]):
+        if _SIG_DELIM_RE.match(lines[i]) or _UNDERSCORES_RE.match(lines[i]):
             rest = [x for x in lines[i + 1:] if x.strip()]
             if len(rest) <= 20 and sum(len(x) for x in rest) <= 1500:
                 lines = lines[:i]
