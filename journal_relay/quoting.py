@@ -100,6 +100,7 @@ _MOBILE_SIG_RE = re.compile(
     r")\s*\]?\s*(?:<[^<>\s]{1,300}>|\(\s*[^()\s]{1,300}\s*\))?\s*$",
     re.IGNORECASE,
 )
+_BLANK_RUN = re.compile(r"\n{3,}")
 _SEPARATOR_RE = re.compile(r"^[\s_\-=—–~*]*$")
 _STRICT_QUOTE_RE = re.compile(r"^[ \t]{0,3}>(?:[ \t>]|$)")
 _LOOSE_QUOTE_RE = re.compile(r"^[ \t]{0,3}>")
@@ -113,9 +114,7 @@ def _is_wrote_header(lines: list[str], i: int, quoted_follows: bool) -> int:
     if len(end) > _MAX_HEADER_LINE:
         return -1
     stripped = end.rstrip()
-    wrote = _WROTE_RE.search(stripped) is not None
-    addr_colon = not wrote and stripped.endswith(":") and _ADDR_COLON_RE.search(stripped) is not None
-    if not (wrote or addr_colon):
+    if not stripped.endswith(":") and _WROTE_RE.search(stripped) is None:
         return -1
     # The header starts at the nearest line (going up) that looks like a strong header start, else weak.
     strong = weak = -1
@@ -132,6 +131,10 @@ def _is_wrote_header(lines: list[str], i: int, quoted_follows: bool) -> int:
     if j < 0:
         return -1
     joined = " ".join(x.strip() for x in lines[j:i + 1])
+    wrote = _WROTE_RE.search(joined) is not None
+    addr_colon = not wrote and _ADDR_COLON_RE.search(stripped) is not None
+    if not (wrote or addr_colon):
+        return -1
     has_at = _HAS_AT.search(joined) is not None
     has_time = _HAS_TIME.search(joined) is not None
     if addr_colon:
@@ -308,4 +311,4 @@ def extract_reply(text: str) -> str:
     else:
         kept = _strip_signature(_trim(_drop_quote_blocks(lines, quoted, after_header=False)))
     kept = _trim(kept)
-    return "\n".join(x.rstrip() for x in kept).strip("\n")
+    return _BLANK_RUN.sub("\n\n", "\n".join(x.rstrip() for x in kept)).strip()
