@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import re
 
-from lxml import etree, html
+try:
+    from lxml import etree, html
+except ImportError:  # pragma: no cover - lxml missing: degrade to tag stripping, never crash
+    etree = html = None  # type: ignore[assignment]
 
 __all__ = ["html_to_text"]
 
@@ -48,7 +51,7 @@ _MARKER = "\ue000"  # stands for dropped quoted history until rendering is done
 _MARKER_TEXT = "\n\n>\n>\n\n"
 
 
-def _classes(el: etree._Element) -> set[str]:
+def _classes(el: "etree._Element") -> set[str]:
     c = el.get("class")
     return set(c.lower().split()) if c else set()
 
@@ -197,6 +200,11 @@ def html_to_text(markup: str) -> str:
     markup = _CONTROL.sub("", markup)
     if not markup.strip():
         return ""
+    if etree is None:  # pragma: no cover
+        import html as stdlib_html
+
+        text = re.sub(r"(?is)<(script|style|head)\b.*?</\1\s*>|<[^>]*>", " ", markup)
+        return _BLANKS.sub("\n\n", stdlib_html.unescape(text)).strip()
     try:
         parser = html.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True,
                                  no_network=True, recover=True, default_doctype=False)
