@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from journal_relay import db, digest, outbox, service, store
+from journal_relay import db, digest, intake, outbox, service, store
 from journal_relay.config import Settings, load_settings
 from journal_relay.render import Renderer
 from journal_relay.screen import LexiconError, load_lexicon, screen, screen_jsonl, screening_to_json
@@ -29,7 +28,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Context:
@@ -123,7 +122,7 @@ def session_times(at: str, *, zone: str, every: str | None, count: int) -> list[
     if count > 1 and every is None:
         raise store.Conflict("--count needs --every (day, week or fortnight)")
     step = _STEPS[every] if every else timedelta(0)
-    return [(local + i * step).replace(tzinfo=ZoneInfo(zone)).astimezone(timezone.utc) for i in range(count)]
+    return [(local + i * step).replace(tzinfo=ZoneInfo(zone)).astimezone(UTC) for i in range(count)]
 
 
 def emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
@@ -179,7 +178,8 @@ def therapist_add(obj: Context, name: str, email: str, tz: str, digest_lead: str
 
     \b
     Example:
-      journal-relay therapist add --name "Dr Ada Byron" --email ada@practice.example --timezone Europe/London --digest-lead 2h
+      journal-relay therapist add --name "Dr Ada Byron" --email ada@practice.example \\
+        --timezone Europe/London --digest-lead 2h
     """
     lead = parse_duration(digest_lead)
     with obj.transaction() as session:
@@ -224,7 +224,8 @@ def client_add(obj: Context, therapist_email: str, name: str, senders: tuple[str
 
     \b
     Example:
-      journal-relay client add --therapist ada@practice.example --name "C. L." --sender cl@mail.example --sender cl@work.example
+      journal-relay client add --therapist ada@practice.example --name "C. L." --sender cl@mail.example \\
+        --sender cl@work.example
     """
     with obj.transaction() as session:
         made = store.add_client(session=session, therapist_email=therapist_email, name=name, senders=senders,
@@ -245,7 +246,7 @@ def client_list(obj: Context, therapist_email: str | None, as_json: bool) -> Non
       journal-relay client list --therapist ada@practice.example
     """
     with obj.transaction() as session:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for c, t in store.list_clients(session=session, therapist_email=therapist_email):
             assert c.id is not None
             rows.append({"id": c.id, "name": c.name, "address": f"{c.token}@{obj.settings.domain}",
@@ -324,7 +325,7 @@ def serve(obj: Context) -> None:
       JOURNAL_RELAY_DOMAIN=journal.example JOURNAL_RELAY_RELAY=smtp://127.0.0.1:25 journal-relay serve
     """
     settings = obj.settings
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service.configure_logging(settings)
     service.serve(settings)
 
 
@@ -440,9 +441,10 @@ def quarantine_release(obj: Context, entry_id: int) -> None:
     Example:
       journal-relay quarantine release 31
     """
+    pipeline = service.build_intake(obj.settings)
     with obj.transaction() as session:
-        entry = store.release_entry(session=session, entry_id=entry_id)
-    click.echo(f"entry {entry.id} released")
+        entry = intake.release(session=session, entry_id=entry_id, intake=pipeline, now=now_utc())
+    click.echo(f"entry {entry.id} released; it joins the client's next digest")
 
 
 # --- outbox -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         3600.0, description="Upper bound of the backoff between delivery attempts.", gt=0
     )
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING).")
+    auth_mode: Literal["off", "front-mta", "direct"] = Field(
+        "off",
+        description="Sender authenticity: 'front-mta' trusts Authentication-Results from auth_trusted_host; "
+        "'direct' verifies DKIM and SPF here (needs DNS); 'off' checks the registered sender address only.",
+    )
+    auth_trusted_host: str = Field(
+        "", description="authserv-id of the front MTA whose Authentication-Results are trusted (front-mta mode)."
+    )
+    auth_quarantine_unverified: bool = Field(
+        False, description="Also quarantine mail that authentication can neither pass nor fail (no DKIM, no SPF)."
+    )
 
     @field_validator("listen")
     @classmethod
@@ -99,6 +110,12 @@ class Settings(BaseSettings):
         if not value or "@" in value or " " in value:
             raise ValueError(f"domain must be a bare domain such as journal.example.org, not {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _front_mta_named(self) -> Settings:
+        if self.auth_mode == "front-mta" and not self.auth_trusted_host.strip():
+            raise ValueError("auth_mode front-mta needs auth_trusted_host: the front MTA's authserv-id")
+        return self
 
     @model_validator(mode="after")
     def _templates_dir_exists(self) -> Settings:
@@ -197,3 +214,14 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
         if env_key in env_names:
             del file_values[key]
     return Settings(**{**file_values, **overrides})
+
+
+def settings_table() -> str:
+    """Every setting as a Markdown table row (the README's settings section is checked against it)."""
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        variable = alias if isinstance(alias, str) else f"JOURNAL_RELAY_{name.upper()}"
+        default = "(the emergency-services text in config.py)" if name == "crisis_text" else f"`{field.default}`"
+        rows.append(f"| `{variable}` | {default} | {field.description} |")
+    return "\n".join(rows)

@@ -8,7 +8,7 @@ import smtplib
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
@@ -107,7 +107,7 @@ class Deliverer:
         engine: Engine,
         transport: Transport,
         retry_cap_seconds: float,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         idle_seconds: float = 5.0,
     ) -> None:
         self._engine = engine

@@ -1,7 +1,8 @@
-"""The intake pipeline, written once: parse -> screen -> store -> notify."""
+"""The intake pipeline, written once: parse -> authenticate -> screen -> store -> notify."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from journal_relay import notify, store
+from journal_relay.authenticate import authenticate
 from journal_relay.config import Settings
+from journal_relay.models import Client, Entry
 from journal_relay.parse import ParsedMessage, parse_message
 from journal_relay.render import Renderer
 from journal_relay.screen import Lexicon, Screening, screen
@@ -57,21 +60,79 @@ def sender_problem(parsed: ParsedMessage, registered: set[str]) -> str:
     return ""
 
 
+def authentication_problem(delivery: Delivery, parsed: ParsedMessage, settings: Settings) -> str:
+    """Why the message's origin cannot be trusted, or '' (see authenticate.py for the evidence used)."""
+    if settings.auth_mode == "off" or not parsed.from_addresses:
+        return ""
+    verdict = authenticate(
+        delivery.raw,
+        mode=settings.auth_mode,
+        trusted_authserv_id=settings.auth_trusted_host,
+        header_values=parsed.authentication_results,
+        from_domain=parsed.from_addresses[0].rpartition("@")[2],
+        mail_from=delivery.envelope_from,
+        client_ip=delivery.peer,
+        helo=delivery.helo,
+    )
+    if verdict.outcome == "fail" or (verdict.outcome == "none" and settings.auth_quarantine_unverified):
+        return f"sender authentication {verdict.outcome}: {verdict.reason}"
+    return ""
+
+
 def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
-    """Run the pure stages now and return the storing step, to be run in one transaction."""
-    parsed = parse_message(delivery.raw)
-    screening = screen(parsed.text, lexicon=intake.lexicon)
+    """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
+    transaction (run by the writer, which commits before the sender hears 250)."""
+    try:
+        parsed = parse_message(delivery.raw)
+        auth_problem = authentication_problem(delivery, parsed, intake.settings)
+        screening = screen(parsed.text, lexicon=intake.lexicon)
+    except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the message: keep it for staff
+        log.error("message could not be processed (%s); kept in quarantine", type(exc).__name__)
+        parsed = unprocessed(delivery.raw)
+        auth_problem = f"could not be processed ({type(exc).__name__}); kept for staff, release to retry"
+        screening = Screening(flags=())
 
     def store_and_notify(session: Session) -> Outcome:
-        return _store_and_notify(session, delivery, parsed, screening, intake, now)
+        return _store_and_notify(session, delivery, parsed, auth_problem, screening, intake, now)
 
     return store_and_notify
+
+
+def unprocessed(raw: bytes) -> ParsedMessage:
+    """The least we can say about a message the parse stage failed on: enough to store it."""
+    return ParsedMessage(
+        message_id=f"unprocessed-{hashlib.sha256(raw).hexdigest()}@journal-relay.invalid",
+        subject="",
+        from_addresses=(),
+        date=None,
+        text="",
+        attachments=(),
+        automatic=True,
+        authentication_results=(),
+        defects=("unprocessed",),
+    )
+
+
+def release(*, session: Session, entry_id: int, intake: Intake, now: datetime) -> Entry:
+    """Staff accept a quarantined entry: parse and screen its raw message again, alert if it calls for it."""
+    entry = store.quarantined_entry(session=session, entry_id=entry_id)
+    parsed = parse_message(entry.raw)
+    screening = screen(parsed.text, lexicon=intake.lexicon)
+    entry = store.release_entry(session=session, entry=entry, text=parsed.text, screening=screening)
+    client = session.get(Client, entry.client_id)
+    assert client is not None
+    notify.queue_for_entry(session=session, settings=intake.settings, renderer=intake.renderer, client=client,
+                           entry=entry, first=False, parsed=parsed, screening=screening, envelope_from="",
+                           now=now)
+    log.info("entry %s released from quarantine", entry.id)
+    return entry
 
 
 def _store_and_notify(
     session: Session,
     delivery: Delivery,
     parsed: ParsedMessage,
+    auth_problem: str,
     screening: Screening,
     intake: Intake,
     now: datetime,
@@ -82,7 +143,7 @@ def _store_and_notify(
     for address in delivery.recipients:
         client = store.client_by_address(session=session, address=address, domain=intake.settings.domain)
         assert client.id is not None
-        problem = sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
+        problem = auth_problem or sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
         recorded = store.record_entry(
             session=session,
             client=client,

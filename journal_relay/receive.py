@@ -9,7 +9,7 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, AnyStr
 
@@ -102,7 +102,7 @@ Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Handler:
@@ -186,7 +186,11 @@ class Handler:
             helo=session.host_name or "",
         )
         try:
-            job = intake.process(delivery, intake=self._intake, now=self._clock())
+            if self._settings.auth_mode == "direct":
+                # DKIM and SPF look-ups block on DNS: keep them off the event loop.
+                job = await asyncio.to_thread(intake.process, delivery, intake=self._intake, now=self._clock())
+            else:
+                job = intake.process(delivery, intake=self._intake, now=self._clock())
             outcome = await asyncio.wrap_future(self._writer.submit(job))
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)

@@ -34,7 +34,7 @@ def _terms(text: str) -> set[str]:
     words = [w[:-1] if len(w) > 4 and w.endswith("s") and not w.endswith("ss") else w for w in words]
     content = [w for w in words if w not in _STOP and len(w) > 2]
     terms = set(content)
-    for first, second in zip(words, words[1:]):
+    for first, second in zip(words, words[1:], strict=False):
         if first not in _STOP and second not in _STOP and len(first) > 2 and len(second) > 2:
             terms.add(f"{first} {second}")
     return terms

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -21,11 +21,11 @@ def start_ticking(tick: Callable[[datetime], None], *, every_seconds: float) -> 
 
     def run() -> None:
         try:
-            tick(datetime.now(timezone.utc))
+            tick(datetime.now(UTC))
         except Exception as exc:  # noqa: BLE001 - log and try again next tick
             log.error("scheduler tick failed: %s", type(exc).__name__)
 
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.add_job(
         run,
         "interval",

@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
@@ -38,6 +38,12 @@ class Running:
         self.writer.close()
         self.deliverer.stop()
         self.engine.dispose()
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs each command line at INFO, private addresses included: those are secrets.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 def build_intake(settings: Settings) -> Intake:
@@ -89,4 +95,4 @@ def serve(settings: Settings) -> None:
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -104,7 +104,8 @@ def add_client(
 
 
 def client_by_token(*, session: Session, token: str) -> Client | None:
-    return session.exec(select(Client).where(Client.token == token.lower(), Client.active == True)).first()  # noqa: E712
+    query = select(Client).where(Client.token == token.lower(), col(Client.active).is_(True))
+    return session.exec(query).first()
 
 
 def client_by_address(*, session: Session, address: str, domain: str) -> Client:
@@ -230,21 +231,25 @@ def record_entry(
     session.flush()
     assert entry.id is not None
     if screening is not None:
-        for finding, counted in [(f, True) for f in screening.flags] + [(f, False) for f in screening.discounted]:
-            session.add(
-                Flag(
-                    entry_id=entry.id,
-                    category=finding.category,
-                    severity=finding.severity,
-                    rule=finding.rule,
-                    match=finding.match,
-                    sentence=finding.sentence,
-                    context="; ".join(finding.context),
-                    counted=counted,
-                )
-            )
-        session.flush()
+        _add_findings(session, entry.id, screening)
     return Recorded(entry=entry, new=True, first=not quarantine_reason and accepted_before == 0)
+
+
+def _add_findings(session: Session, entry_id: int, screening: Screening) -> None:
+    for finding, counted in [(f, True) for f in screening.flags] + [(f, False) for f in screening.discounted]:
+        session.add(
+            Flag(
+                entry_id=entry_id,
+                category=finding.category,
+                severity=finding.severity,
+                rule=finding.rule,
+                match=finding.match,
+                sentence=finding.sentence,
+                context="; ".join(finding.context),
+                counted=counted,
+            )
+        )
+    session.flush()
 
 
 def undigested_entries(*, session: Session, client_id: int, until: datetime) -> Sequence[Entry]:
@@ -286,6 +291,7 @@ def flags_of(*, session: Session, entry_ids: Sequence[int]) -> dict[int, list[Fl
 def mark_digested(
     *, session: Session, appointment: Appointment, entries: Sequence[Entry], now: datetime
 ) -> Digest:
+    assert appointment.id is not None
     digest = Digest(
         appointment_id=appointment.id, client_id=appointment.client_id, created_at=now, entry_count=len(entries)
     )
@@ -341,11 +347,22 @@ def list_quarantine(*, session: Session) -> Sequence[tuple[Entry, Client]]:
     ).all()
 
 
-def release_entry(*, session: Session, entry_id: int) -> Entry:
+def quarantined_entry(*, session: Session, entry_id: int) -> Entry:
     entry = session.get(Entry, entry_id)
     if entry is None or entry.status != "quarantined":
         raise NotFound(f"no quarantined entry with id {entry_id}; see 'journal-relay quarantine list'")
+    return entry
+
+
+def release_entry(*, session: Session, entry: Entry, text: str, screening: Screening) -> Entry:
+    """Accept a quarantined entry as the client's writing, with its words and findings taken afresh."""
+    assert entry.id is not None
+    for old in session.exec(select(Flag).where(Flag.entry_id == entry.id)):
+        session.delete(old)
     entry.status = "accepted"
+    entry.text = text
+    entry.top_severity = screening.top_severity
     session.add(entry)
+    _add_findings(session, entry.id, screening)
     session.flush()
     return entry

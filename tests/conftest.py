@@ -9,9 +9,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from email.message import EmailMessage
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -66,7 +66,8 @@ class Catcher:
         if self.refuse_with:
             return self.refuse_with
         with self.lock:
-            self.messages.append(Caught(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))  # type: ignore[attr-defined]
+            caught = Caught(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)  # type: ignore[attr-defined]
+            self.messages.append(caught)
         return "250 OK"
 
     def of_kind(self, kind: str) -> list[Caught]:
@@ -112,6 +113,9 @@ def settings(tmp_path: Path, catcher: Catcher) -> Settings:
         from_address=f"journal-relay@{DOMAIN}",
         tick_seconds=3600,
         database_busy_timeout_seconds=0.5,
+        # Tests pump whole corpora from one address and sender; tests/test_limits.py sets its own rates.
+        rate_per_ip_burst=100_000,
+        rate_per_sender_burst=100_000,
     )
 
 
@@ -152,7 +156,7 @@ class Practice:
 
 def register(engine: Engine, settings: Settings, *, therapist: str = THERAPIST, name: str = "Client One",
              sender: str = CLIENT_SENDER, lead_minutes: int = 120) -> Practice:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with db.transaction(engine) as session:
         try:
             store.therapist_by_email(session=session, email=therapist)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
@@ -68,7 +68,7 @@ def test_relay_down_then_up_delivers_once(settings, engine, practice, catcher):
     from journal_relay.service import build_intake
 
     pipeline = build_intake(settings)
-    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     job = process(Delivery(make_message(to=practice.address, body=RISK), CLIENT_SENDER, (practice.address,)),
                   intake=pipeline, now=now)
     with db.transaction(engine) as session:
@@ -93,7 +93,7 @@ def test_unreachable_relay_is_retried_not_lost(settings, engine, practice):
     from journal_relay.service import build_intake
     from tests.conftest import free_port
 
-    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     job = process(Delivery(make_message(to=practice.address), CLIENT_SENDER, (practice.address,)),
                   intake=build_intake(settings), now=now)
     with db.transaction(engine) as session:
@@ -109,7 +109,7 @@ def test_folder_transport_writes_one_eml_per_message(settings, engine, practice,
     from journal_relay.intake import Delivery, process
     from journal_relay.service import build_intake
 
-    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     job = process(Delivery(make_message(to=practice.address, body=RISK), CLIENT_SENDER, (practice.address,)),
                   intake=build_intake(settings), now=now)
     with db.transaction(engine) as session:

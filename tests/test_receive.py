@@ -91,3 +91,43 @@ def test_two_recipients_store_one_entry_each(running, settings, engine, practice
     with __import__("smtplib").SMTP(settings.listen_host, settings.listen_port) as client:
         client.sendmail("client@mail.test", [practice.address, other.address], make_message(to=practice.address))
     assert {e.client_id for e in entries(engine)} == {practice.client_id, other.client_id}
+
+
+def test_failed_sender_authentication_is_quarantined(settings, engine, practice):
+    from journal_relay import service
+
+    front = settings.model_copy(update={"auth_mode": "front-mta", "auth_trusted_host": "mx.journal.test"})
+    run = service.start(front)
+    try:
+        forged = make_message(to=practice.address, headers={
+            "Authentication-Results": "mx.journal.test; dmarc=fail header.from=mail.test; spf=fail"})
+        genuine = make_message(to=practice.address, headers={
+            "Authentication-Results": "mx.journal.test; dmarc=pass header.from=mail.test"})
+        assert send(front, forged, to=practice.address)[0] == 250
+        assert send(front, genuine, to=practice.address)[0] == 250
+    finally:
+        run.stop()
+    forged_entry, genuine_entry = entries(engine)
+    assert forged_entry.status == "quarantined" and "authentication fail" in forged_entry.quarantine_reason
+    assert genuine_entry.status == "accepted"
+
+
+def test_a_processing_crash_parks_the_message_and_release_restores_it(settings, engine, practice, catcher):
+    from journal_relay import intake
+    from journal_relay.service import build_intake
+
+    good = build_intake(settings)
+    broken = intake.Intake(settings=settings, lexicon=None, renderer=good.renderer)  # type: ignore[arg-type]
+    raw = make_message(to=practice.address, body="I want to kill myself.")
+    job = intake.process(intake.Delivery(raw, "client@mail.test", (practice.address,)), intake=broken,
+                         now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))
+    with db.transaction(engine) as session:
+        (entry_id,) = job(session).entry_ids
+    (parked,) = entries(engine)
+    assert parked.status == "quarantined" and "could not be processed" in parked.quarantine_reason
+    assert parked.raw == raw
+    with db.transaction(engine) as session:
+        released = intake.release(session=session, entry_id=entry_id, intake=good,
+                                  now=parked.received_at)
+        assert released.status == "accepted" and "kill myself" in released.text
+        assert released.top_severity == "urgent"

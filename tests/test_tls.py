@@ -8,7 +8,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -37,7 +37,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_pki(folder: Path) -> Pki:
     """A CA and a server certificate for 127.0.0.1 and localhost, signed by it; valid for a day."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (
         x509.CertificateBuilder()
