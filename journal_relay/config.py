@@ -145,7 +145,10 @@ class Settings(BaseSettings):
     )
     max_connections: int = Field(100, description="Open connections in total (421 4.7.0 beyond).", ge=1)
     max_connections_per_ip: int = Field(
-        10, description="Open connections from one IP address, or one IPv6 /64 (421 4.7.0 beyond).", ge=1
+        20,
+        description="Open connections from one IP address, or one IPv6 /64 (421 4.7.0 beyond). "
+        "20 matches Postfix's default smtp_destination_concurrency_limit, for a front MTA.",
+        ge=1,
     )
     rate_per_ip_per_minute: float = Field(
         120.0,
