@@ -24,6 +24,7 @@ OK_RCPT = "250 2.1.5 OK"
 ERR_451_STORAGE = "451 4.3.0 We could not store your message just now; your mail server will try again."
 ERR_452_TOO_MANY_RCPT = "452 4.5.3 Too many recipients; send the rest in another message."
 ERR_550_NO_SUCH_ADDRESS = "550 5.1.1 No such private journal address here; check the address you were given."
+ERR_554_LOOP = "554 5.4.6 Too many hops: this message is looping between mail servers."
 ERR_550_EMPTY = "550 5.6.0 The message has no content."
 
 Clock = Callable[[], datetime]
@@ -95,6 +96,9 @@ class Handler:
             else:
                 job = intake.process(delivery, intake=self._intake, now=self._clock())
             outcome = await asyncio.wrap_future(self._writer.submit(job))
+        except intake.MailLoop:
+            log.warning("refused a looping message from peer %s", delivery.peer)
+            return ERR_554_LOOP
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)
             return ERR_451_STORAGE
