@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     delivery_retry_max_seconds: float = Field(
         3600.0, description="Upper bound of the backoff between delivery attempts.", gt=0
     )
+    max_hops: int = Field(30, description="More Received: headers than this is a mail loop (554 5.4.6).", ge=5)
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING).")
     auth_mode: Literal["off", "front-mta", "direct"] = Field(
         "off",

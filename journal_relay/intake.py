@@ -49,6 +49,10 @@ class Intake:
     renderer: Renderer
 
 
+class MailLoop(Exception):
+    """The message has passed through too many servers: it is looping, and will never be accepted."""
+
+
 def sender_problem(parsed: ParsedMessage, registered: set[str]) -> str:
     """Why this message cannot be shown as the client's writing, or '' when it can."""
     if not parsed.from_addresses:
@@ -84,8 +88,12 @@ def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[S
     transaction (run by the writer, which commits before the sender hears 250)."""
     try:
         parsed = parse_message(delivery.raw)
+        if parsed.hops > intake.settings.max_hops:
+            raise MailLoop()
         auth_problem = authentication_problem(delivery, parsed, intake.settings)
         screening = screen(parsed.text, lexicon=intake.lexicon)
+    except MailLoop:
+        raise
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the message: keep it for staff
         log.error("message could not be processed (%s); kept in quarantine", type(exc).__name__)
         parsed = unprocessed(delivery.raw)

@@ -71,6 +71,7 @@ class ParsedMessage:
     automatic: bool  # RFC 3834 / bounce / list signals: never auto-reply to it
     authentication_results: tuple[str, ...]  # raw Authentication-Results header values
     defects: tuple[str, ...]  # names of MIME defects found (for staff, never content)
+    hops: int = 0  # Received: headers; too many means a mail loop
 
 
 # --------------------------------------------------------------------------------------------- charsets
@@ -588,6 +589,7 @@ def _parse(raw: bytes, headers_only: bool, defects: list[str]) -> ParsedMessage:
         automatic=automatic,
         authentication_results=tuple(v.strip() for v in headers.all("authentication-results")),
         defects=tuple(dict.fromkeys(defects)),
+        hops=len(headers.all("received")),
     )
 
 

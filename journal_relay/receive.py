@@ -37,6 +37,7 @@ ERR_500_COMMAND_TOO_LONG = "500 5.5.2 Command line too long."
 ERR_500_LINE_TOO_LONG = "500 5.5.2 Line too long: a line of the message is over {limit} bytes."
 ERR_530_STARTTLS = "530 5.7.0 Must issue a STARTTLS command first; mail is taken here only encrypted."
 ERR_550_NO_SUCH_ADDRESS = "550 5.1.1 No such private journal address here; check the address you were given."
+ERR_554_LOOP = "554 5.4.6 Too many hops: this message is looping between mail servers."
 ERR_550_EMPTY = "550 5.6.0 The message has no content."
 ERR_552_TOO_BIG = "552 5.3.4 The message is too big: the limit here is {limit}; please send a smaller one."
 
@@ -192,6 +193,9 @@ class Handler:
             else:
                 job = intake.process(delivery, intake=self._intake, now=self._clock())
             outcome = await asyncio.wrap_future(self._writer.submit(job))
+        except intake.MailLoop:
+            log.warning("refused a looping message from peer %s", delivery.peer)
+            return ERR_554_LOOP
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)
             return ERR_451_STORAGE

@@ -131,3 +131,11 @@ def test_a_processing_crash_parks_the_message_and_release_restores_it(settings, 
                                   now=parked.received_at)
         assert released.status == "accepted" and "kill myself" in released.text
         assert released.top_severity == "urgent"
+
+
+def test_a_looping_message_is_refused_with_554(running, settings, engine, practice):
+    hops = "".join(f"Received: from hop{i}.test by hop{i + 1}.test; Mon, 30 Nov 2026 10:00:00 +0000\r\n" for i in range(40))
+    raw = hops.encode() + make_message(to=practice.address)
+    code, text = send(settings, raw, to=practice.address)
+    assert code == 554 and text.startswith("5.4.6")
+    assert entries(engine) == []
