@@ -57,11 +57,17 @@ def start(settings: Settings) -> Running:
     deliverer = Deliverer(
         engine=engine, transport=transport_for(settings), retry_cap_seconds=settings.delivery_retry_max_seconds
     )
-    deliverer.start()
     writer = db.Writer(engine)
     handler = Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline, on_queued=deliverer.wake)
-    controller = ReceiverController(handler, settings=settings)
-    controller.start()
+    try:
+        # First, so a bad certificate or a busy port stops start-up before any thread works.
+        controller = ReceiverController(handler, settings=settings)
+        controller.start()
+    except BaseException:
+        writer.close()
+        engine.dispose()
+        raise
+    deliverer.start()
 
     def tick(now: datetime) -> None:
         if digest.send_due(engine=engine, settings=settings, renderer=pipeline.renderer, now=now):
