@@ -51,7 +51,7 @@ _MARKER = "\ue000"  # stands for dropped quoted history until rendering is done
 _MARKER_TEXT = "\n\n>\n>\n\n"
 
 
-def _classes(el: "etree._Element") -> set[str]:
+def _classes(el: etree._Element) -> set[str]:
     c = el.get("class")
     return set(c.lower().split()) if c else set()
 

@@ -18,7 +18,7 @@ import email.policy
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
@@ -310,7 +310,7 @@ def _date(headers: _Headers) -> datetime | None:
         headers.defects.append("InvalidDate")
         return None
     if dt.tzinfo is None:  # "-0000": UTC, local zone unknown (RFC 5322 3.3)
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt
 
 

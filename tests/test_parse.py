@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -122,7 +122,7 @@ def test_headers_of_a_sample() -> None:
     p = sample("gmail_alternative.eml")
     assert p.message_id == "CAJx9ZQ8mB4cPz+gmail-0001@mail.gmail.com"
     assert p.from_addresses == ("sam.client@gmail.com",)
-    assert p.date == datetime(2025, 3, 4, 8, 12, 41, tzinfo=timezone.utc)
+    assert p.date == datetime(2025, 3, 4, 8, 12, 41, tzinfo=UTC)
     assert p.authentication_results == (
         "mx.practice.example; dkim=pass header.d=gmail.com; spf=pass smtp.mailfrom=sam.client@gmail.com",)
     assert p.automatic is False and p.defects == ()
