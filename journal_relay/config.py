@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         3600.0, description="Upper bound of the backoff between delivery attempts.", gt=0
     )
     log_level: str = Field("INFO", description="Logging level (DEBUG, INFO, WARNING).")
+    # --- durability ---
+    rcpt_cache_seconds: float = Field(
+        60.0,
+        description="How long RCPT remembers a known private address without asking the database (0: always ask). "
+        "Unknown addresses are never remembered; a deactivated client's mail gets 451 at DATA until it expires.",
+        ge=0,
+    )
+    writer_max_batch: int = Field(
+        64, description="Most messages the writer commits together (one fsync); each still gets 250 only after it.",
+        ge=1, le=10_000,
+    )
 
     @field_validator("listen")
     @classmethod

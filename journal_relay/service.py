@@ -52,7 +52,7 @@ def start(settings: Settings) -> Running:
         engine=engine, transport=transport_for(settings), retry_cap_seconds=settings.delivery_retry_max_seconds
     )
     deliverer.start()
-    writer = db.Writer(engine)
+    writer = db.Writer(engine, max_batch=settings.writer_max_batch)
     handler = Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline, on_queued=deliverer.wake)
     controller = ReceiverController(handler, settings=settings)
     controller.start()

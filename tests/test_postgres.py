@@ -119,6 +119,11 @@ class Proxy:
 
     def stop(self) -> None:
         assert self._listener is not None
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the port listening.
+        try:
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._listener.close()
         with self._lock:
             for sock in self._sockets:
