@@ -78,6 +78,17 @@ class Settings(BaseSettings):
     auth_quarantine_unverified: bool = Field(
         False, description="Also quarantine mail that authentication can neither pass nor fail (no DKIM, no SPF)."
     )
+    # --- durability ---
+    rcpt_cache_seconds: float = Field(
+        60.0,
+        description="How long RCPT remembers a known private address without asking the database (0: always ask). "
+        "Unknown addresses are never remembered; a deactivated client's mail gets 451 at DATA until it expires.",
+        ge=0,
+    )
+    writer_max_batch: int = Field(
+        64, description="Most messages the writer commits together (one fsync); each still gets 250 only after it.",
+        ge=1, le=10_000,
+    )
 
     @field_validator("listen")
     @classmethod

@@ -106,6 +106,31 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class KnownAddresses:
+    """Private addresses RCPT found lately, so a busy sender costs no database query per recipient.
+
+    Only hits are remembered: an address registered a moment ago must never meet a remembered 550.
+    """
+
+    def __init__(self, *, ttl_seconds: float, max_size: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl_seconds
+        self._max_size = max_size
+        self._clock = clock
+        self._until: dict[str, float] = {}
+
+    def __contains__(self, address: str) -> bool:
+        until = self._until.get(store.normalise_address(address))
+        return until is not None and until > self._clock()
+
+    def add(self, address: str) -> None:
+        if self._ttl <= 0:
+            return
+        if len(self._until) >= self._max_size:
+            self._until.clear()  # bounded memory; the next lookups simply ask the database again
+        self._until[store.normalise_address(address)] = self._clock() + self._ttl
+
+
 class Handler:
     """aiosmtpd handler: RCPT accepts known private addresses, DATA runs the intake pipeline."""
 
@@ -133,6 +158,7 @@ class Handler:
         self._per_sender = throttle.TokenBuckets(
             per_minute=settings.rate_per_sender_per_minute, burst=settings.rate_per_sender_burst
         )
+        self._known = KnownAddresses(ttl_seconds=settings.rcpt_cache_seconds)
 
     def _is_private_address(self, address: str) -> bool:
         with db.reading(self._engine) as session:
@@ -164,14 +190,16 @@ class Handler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self._settings.max_recipients:
             return ERR_452_TOO_MANY_RCPT
-        try:
-            known = await asyncio.get_running_loop().run_in_executor(None, self._is_private_address, address)
-        except Exception as exc:  # noqa: BLE001 - any storage failure must become a retry, not a bounce
-            log.error("recipient lookup failed: %s", type(exc).__name__)
-            return ERR_451_STORAGE
-        if not known:
-            log.info("refused unknown recipient from peer %s", session.peer[0] if session.peer else "?")
-            return ERR_550_NO_SUCH_ADDRESS
+        if address not in self._known:
+            try:
+                known = await asyncio.get_running_loop().run_in_executor(None, self._is_private_address, address)
+            except Exception as exc:  # noqa: BLE001 - any storage failure must become a retry, not a bounce
+                log.error("recipient lookup failed: %s", type(exc).__name__)
+                return ERR_451_STORAGE
+            if not known:
+                log.info("refused unknown recipient from peer %s", session.peer[0] if session.peer else "?")
+                return ERR_550_NO_SUCH_ADDRESS
+            self._known.add(address)
         envelope.rcpt_tos.append(address)
         return OK_RCPT
 

@@ -57,7 +57,7 @@ def start(settings: Settings) -> Running:
     deliverer = Deliverer(
         engine=engine, transport=transport_for(settings), retry_cap_seconds=settings.delivery_retry_max_seconds
     )
-    writer = db.Writer(engine)
+    writer = db.Writer(engine, max_batch=settings.writer_max_batch)
     handler = Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline, on_queued=deliverer.wake)
     try:
         # First, so a bad certificate or a busy port stops start-up before any thread works.

@@ -1,0 +1,265 @@
+"""Intake throughput: the same SMTP load against a bare aiosmtpd sink and against `journal-relay serve`.
+
+Both servers run as child processes on loopback; this process is only the client. Prints messages/s for
+each, their ratio, and the relay's memory (VmRSS, VmHWM) at checkpoints.
+
+    python benchmarks/intake_throughput.py                      # 10 connections, 5000 messages each server
+    python benchmarks/intake_throughput.py --messages 100000 --only relay   # long run: is memory flat?
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DOMAIN = "journal.bench"
+SENDER = "client@mail.bench"
+BODY_LINE = "Today was long and mostly ordinary; I noticed the tiredness again in the afternoon.\r\n"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def message(to: str, number: int, size: int = 2048) -> bytes:
+    head = (
+        f"From: {SENDER}\r\nTo: {to}\r\nSubject: journal {number}\r\n"
+        f"Message-ID: <bench-{number}-{time.time_ns()}@mail.bench>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    )
+    body = BODY_LINE * ((size - len(head)) // len(BODY_LINE) + 1)
+    return (head + body).encode()[:size].rsplit(b"\r\n", 1)[0] + b"\r\n"
+
+
+def memory_kb(pid: int) -> dict[str, int]:
+    found = {}
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                found[name] = int(value.split()[0])
+    return found
+
+
+# --- the client -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    target: int
+    to: str
+    next_number: int = 0
+    ok: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+    checkpoints: list[int] = field(default_factory=list)
+    on_checkpoint: object = None
+
+    def take(self) -> int | None:
+        if self.next_number >= self.target:
+            return None
+        self.next_number += 1
+        return self.next_number
+
+
+async def _reply(reader: asyncio.StreamReader) -> str:
+    while True:
+        line = (await reader.readline()).decode()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != "-":
+            return line.strip()
+
+
+async def _connection(host: str, port: int, run: Run, ready: asyncio.Event, opened: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    await _reply(reader)
+    writer.write(b"EHLO bench.client\r\n")
+    await _reply(reader)
+    opened.append(1)
+    await ready.wait()
+    try:
+        while (number := run.take()) is not None:
+            for command in (f"MAIL FROM:<{SENDER}>\r\n", f"RCPT TO:<{run.to}>\r\n", "DATA\r\n"):
+                writer.write(command.encode())
+                reply = await _reply(reader)
+                if not reply.startswith(("250", "354")):
+                    break
+            else:
+                writer.write(message(run.to, number) + b".\r\n")
+                reply = await _reply(reader)
+            if reply.startswith("250"):
+                run.ok += 1
+                if run.checkpoints and run.ok >= run.checkpoints[0]:
+                    run.checkpoints.pop(0)
+                    run.on_checkpoint(run.ok)  # type: ignore[operator]
+            else:
+                run.refused[reply[:9]] = run.refused.get(reply[:9], 0) + 1
+                if not reply.startswith("250"):
+                    writer.write(b"RSET\r\n")
+                    await _reply(reader)
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+    finally:
+        writer.close()
+
+
+async def drive(host: str, port: int, *, to: str, connections: int, messages: int,
+                checkpoints: list[int] | None = None, on_checkpoint: object = None) -> tuple[float, Run]:
+    run = Run(target=messages, to=to, checkpoints=list(checkpoints or []), on_checkpoint=on_checkpoint)
+    ready = asyncio.Event()
+    opened: list[int] = []
+    tasks = [asyncio.create_task(_connection(host, port, run, ready, opened)) for _ in range(connections)]
+    while len(opened) < connections:
+        await asyncio.sleep(0.01)
+    started = time.perf_counter()
+    ready.set()
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - started, run
+
+
+# --- the servers ----------------------------------------------------------------------------
+
+
+class Sink:
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        return "250 2.0.0 OK"
+
+
+def bare_server(port: int) -> None:
+    """A bare aiosmtpd server with the relay's SMTP options: accepts and discards."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
+
+    class SinkController(Controller):
+        def factory(self) -> SMTP:
+            return SMTP(self.handler, data_size_limit=10 * 1024 * 1024, enable_SMTPUTF8=True, decode_data=False,
+                        hostname=DOMAIN, ident="bench-sink")
+
+    controller = SinkController(Sink(), hostname="127.0.0.1", port=port)
+    controller.start()
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    controller.stop()
+
+
+def wait_listening(process: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server exited with {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("server did not listen within 30 s")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def relay_env(folder: Path, port: int, log_level: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNAL_RELAY_")}
+    env.update({
+        "JOURNAL_RELAY_DATABASE_URL": f"sqlite:///{folder / 'journal.db'}",
+        "JOURNAL_RELAY_LISTEN": f"127.0.0.1:{port}",
+        "JOURNAL_RELAY_DOMAIN": DOMAIN,
+        "JOURNAL_RELAY_OUTBOX_DIR": str(folder / "outbox"),
+        "JOURNAL_RELAY_TICK_SECONDS": "3600",
+        # A benchmark is one sender flooding on purpose: lift the per-IP and per-sender rate limits.
+        "JOURNAL_RELAY_RATE_PER_IP_PER_MINUTE": "100000000",
+        "JOURNAL_RELAY_RATE_PER_IP_BURST": "100000000",
+        "JOURNAL_RELAY_RATE_PER_SENDER_PER_MINUTE": "100000000",
+        "JOURNAL_RELAY_RATE_PER_SENDER_BURST": "100000000",
+        "JOURNAL_RELAY_LOG_LEVEL": log_level,
+    })
+    return env
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "journal_relay.cli", *args], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def run_bare(args: argparse.Namespace) -> float:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)], cwd=REPO_ROOT)
+    try:
+        wait_listening(process, port)
+        elapsed, run = asyncio.run(drive("127.0.0.1", port, to=f"anyone@{DOMAIN}", connections=args.connections,
+                                         messages=args.messages))
+    finally:
+        stop(process)
+    rate = run.ok / elapsed
+    print(f"bare aiosmtpd: {run.ok} messages in {elapsed:.1f} s = {rate:.0f} messages/s"
+          + (f"; refused {run.refused}" if run.refused else ""))
+    return rate
+
+
+def run_relay(args: argparse.Namespace) -> float:
+    with tempfile.TemporaryDirectory(prefix="journal-relay-bench-") as folder:
+        port = free_port()
+        env = relay_env(Path(folder), port, args.log_level)
+        cli(env, "therapist", "add", "--name", "Dr Bench", "--email", "dr@practice.bench")
+        address = cli(env, "client", "add", "--therapist", "dr@practice.bench", "--name", "Bench",
+                      "--sender", SENDER)
+        with open(Path(folder) / "serve.log", "wb") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "journal_relay.cli", "serve"], cwd=REPO_ROOT, env=env,
+                                       stdout=log_file, stderr=subprocess.STDOUT)
+        try:
+            wait_listening(process, port)
+            print(f"relay pid {process.pid}; memory at start: {memory_kb(process.pid)}")
+            marks = [args.messages * k // 5 for k in range(1, 6)]
+
+            def checkpoint(done: int) -> None:
+                mem = memory_kb(process.pid)
+                print(f"  after {done:>7} messages: VmRSS {mem['VmRSS'] / 1024:.1f} MB, "
+                      f"VmHWM {mem['VmHWM'] / 1024:.1f} MB", flush=True)
+
+            elapsed, run = asyncio.run(drive("127.0.0.1", port, to=address, connections=args.connections,
+                                             messages=args.messages, checkpoints=marks, on_checkpoint=checkpoint))
+        finally:
+            stop(process)
+        rate = run.ok / elapsed
+        print(f"journal-relay serve: {run.ok} messages in {elapsed:.1f} s = {rate:.0f} messages/s"
+              + (f"; refused {run.refused}" if run.refused else ""))
+        return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--connections", type=int, default=10, help="concurrent SMTP connections (default 10)")
+    parser.add_argument("--messages", type=int, default=5000, help="messages per server (default 5000)")
+    parser.add_argument("--only", choices=("bare", "relay", "both"), default="both")
+    parser.add_argument("--log-level", default="INFO", help="the relay's JOURNAL_RELAY_LOG_LEVEL (default INFO)")
+    parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_server:
+        bare_server(args.bare_server)
+        return
+    print(f"{args.connections} connections, {args.messages} messages of 2 KB to one client address")
+    bare = run_bare(args) if args.only in ("bare", "both") else None
+    relay = run_relay(args) if args.only in ("relay", "both") else None
+    if bare and relay:
+        print(f"ratio relay/bare: {relay / bare:.2f} (target >= 0.6)")
+
+
+if __name__ == "__main__":
+    main()
