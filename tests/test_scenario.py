@@ -55,8 +55,8 @@ def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     raise AssertionError("serve did not start listening")
 
 
-def stop_serve(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
+def stop_serve(proc: subprocess.Popen[bytes], how: signal.Signals = signal.SIGTERM) -> None:
+    proc.send_signal(how)
     assert proc.wait(timeout=30) == 0
 
 
@@ -120,7 +120,7 @@ def test_mail_in_screened_stored_alerted_digested_mail_out(tmp_path: Path, catch
     serve = start_serve(env, port)
     try:
         time.sleep(TICK * 2.5)
-        stop_serve(serve)
+        stop_serve(serve, signal.SIGINT)  # Ctrl-C: a clean stop too
     finally:
         if serve.poll() is None:
             serve.kill()
