@@ -846,11 +846,12 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
                 scope = scope[k + 1:]
                 break
         scope = scope[-ctx.negation_window:]
-        if scope:
-            s = ctx.pseudo_negation.sub(" ", " ".join(scope))
-            nm = ctx.negation.search(s)
-            if nm:
-                return f"negation: {nm.group()}", notes
+        # The clause before the match, and the match itself ("would never hit my kids"); phrases whose
+        # negation word belongs to the risk phrase ("never wake up", "don't feel safe") are blanked.
+        s = ctx.pseudo_negation.sub(" ", " ".join(scope + [","] + matched))
+        nm = ctx.negation.search(s)
+        if nm:
+            return f"negation: {nm.group()}", notes
     before = words[:i0]
     if rule.person == "first":
         if not any(w in ctx.first_person for w in matched):
