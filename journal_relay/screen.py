@@ -854,9 +854,11 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
             return f"negation: {nm.group()}", notes
     before = words[:i0]
     if rule.person == "first":
-        if not any(w in ctx.first_person for w in matched):
+        if not any(w in ("i", "me", "myself") for w in matched):
+            # The nearest subject before the match decides: "i" is the writer; possessives and
+            # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
             for w in reversed(before):
-                if w in ctx.first_person:
+                if w in ("i", "myself"):
                     break
                 if w in ctx.third_person:
                     return f"someone else: {w}", notes
