@@ -743,7 +743,7 @@ def _check_practice(lex: Lexicon, base: Lexicon, src: str, disable: list[str], w
                 raise LexiconError(f"{src} is refused: built-in example {text!r} of rule {r.id} is no longer "
                                    f"flagged '{r.category}' ({changed}); re-enable it or add a rule that catches it")
     for r in lex.rules:
-        if r.source == "built-in" or r.modifier:
+        if r.source.startswith("built-in") or r.modifier:
             continue
         for text in r.examples:
             if not any(f.rule == r.id for f in screen(text, lexicon=lex).flags):
