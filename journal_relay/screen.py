@@ -735,7 +735,7 @@ def _check_practice(lex: Lexicon, base: Lexicon, src: str, disable: list[str], w
             raise LexiconError(f"{src} is refused: safety example {ex.text!r} must be flagged "
                                f"'{ex.category}' at least '{ex.min_severity}' ({changed})")
     for r in base.rules:
-        if r.modifier:
+        if r.modifier or r.id in disable:  # disabling is allowed as long as the safety examples hold
             continue
         for text in r.examples:
             s = screen(text, lexicon=lex)
@@ -804,6 +804,7 @@ class _Hit:
     sentence: str
     notes: list[str]
     discount: str | None  # reason, or None when it counts
+    nend: int = 0  # end of the match in the normalised sentence
 
 
 def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
@@ -952,7 +953,7 @@ def _screen(text: str, lex: Lexicon) -> Screening:
                             mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
                         continue
                     o0, o1 = spans[i0][0], spans[i1 - 1][1]
-                    hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount))
+                    hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
     if has_quote_q:
         _quoted_questions(hits, sents, folded, lex, normed)
     return _combine(hits, mods)
@@ -967,7 +968,7 @@ def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Le
         qm = ctx.question.search(norm)
         if not qm:
             continue
-        affirmed = ctx.affirm_same.search(norm, qm.end())
+        affirmed = ctx.affirm_same.search(norm, max(qm.end(), h.nend))
         if not affirmed and h.sent + 1 < len(sents):
             nxt = sents[h.sent + 1]
             words, _ = lex.norm.tokens(folded[nxt.start:nxt.end])
