@@ -1,12 +1,56 @@
-"""Screen stage: text -> explained risk findings (pure, no I/O beyond loading the lexicon)."""
+"""Screen stage: text -> explained risk findings (pure, no I/O beyond loading the lexicon).
+
+Pipeline for one entry (see docs/screening.md):
+
+1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded) and split it into
+   sentences.  Lines quoted from an earlier message ("> ...") are marked as quoted.
+2. A cheap whole-sentence check (set intersection of its words with the trigger vocabulary, plus a
+   regex for obfuscated words) skips sentences that cannot match any rule.
+3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
+   ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
+   letters collapsed and common misspellings of the core stems corrected.
+4. A trigger index (token -> rules) selects the candidate rules, so the cost per sentence does not grow
+   with the size of the lexicon; only their regexes run, on the normalised sentence.
+5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
+   scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
+   therapist's own question quoted back.  A finding that fails a check is kept as a low-level
+   ``discounted`` note carrying the reason.
+6. Severity is combined per category over the whole entry: ideation plus means, intent, a time or
+   preparation raises the top finding one level for each.
+
+Nothing here logs or prints text.
+"""
 
 from __future__ import annotations
 
+import bisect
+import json
 import re
-from dataclasses import dataclass, field
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
+CATEGORIES = ("self", "others", "danger")
+# What a rule finds.  Flags have a kind; modifiers (which never flag on their own) have one of the
+# escalating kinds and raise the severity of a flag found elsewhere in the same entry.
+KINDS = (
+    "ideation", "passive", "method", "plan", "injury", "preparation",  # self
+    "threat", "intrusive",  # others
+    "violence", "fear",  # danger
+    "means", "intent", "time", "distress",
+)
+ESCALATORS = ("means", "intent", "time", "preparation")
+PERSONS = ("first", "agent", "any")
+
+BUILTIN_LEXICON = Path(__file__).with_name("lexicon.toml")
+
+
+class LexiconError(ValueError):
+    """The lexicon or a practice file is unusable; the message says what to fix (one line)."""
 
 
 @dataclass(frozen=True)
@@ -30,33 +74,987 @@ class Screening:
             return None
         return max((f.severity for f in self.flags), key=SEVERITIES.index)
 
+    @property
+    def top_category(self) -> str | None:
+        """Category of the most severe flag (the first one on a tie), or None."""
+        if not self.flags:
+            return None
+        best = max(range(len(self.flags)), key=lambda i: (SEVERITIES.index(self.flags[i].severity), -i))
+        return self.flags[best].category
+
     def reaches(self, severity: str) -> bool:
         top = self.top_severity
         return top is not None and SEVERITIES.index(top) >= SEVERITIES.index(severity)
 
 
+@dataclass(frozen=True, eq=False)
+class Rule:
+    id: str
+    category: str
+    severity: str
+    kind: str
+    triggers: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    exceptions: tuple[re.Pattern[str], ...] = ()  # idioms / double meanings overlapping the match
+    unless: tuple[re.Pattern[str], ...] = ()  # anywhere in the sentence: discount as idiom/other use
+    person: str = "first"
+    negatable: bool = True
+    modifier: bool = False
+    description: str = ""
+    examples: tuple[str, ...] = ()
+    counter_examples: tuple[str, ...] = ()
+    source: str = "built-in"
+
+
 @dataclass(frozen=True)
+class SafetyExample:
+    text: str
+    category: str
+    min_severity: str
+
+
+@dataclass(frozen=True, eq=False)
 class Lexicon:
-    rules: tuple[tuple[str, str, str, re.Pattern[str]], ...] = field(default=())
+    rules: tuple[Rule, ...]
+    index: Mapping[str, tuple[int, ...]]  # trigger token -> rule positions
+    norm: "_Normaliser"
+    ctx: "_Context"
+    safety: tuple[SafetyExample, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def rule(self, rule_id: str) -> Rule:
+        for r in self.rules:
+            if r.id == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+
+# --------------------------------------------------------------------------------------------------
+# Character folding and normalisation
+# --------------------------------------------------------------------------------------------------
+
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_HOMOGLYPHS = {
+    # Cyrillic and Greek letters that look like Latin ones.
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
+    "к": "k", "м": "m", "т": "t", "н": "h", "в": "b", "ο": "o", "ι": "i", "κ": "k", "α": "a", "ε": "e",
+    "ß": "s", "ı": "i", "ł": "l", "ø": "o", "đ": "d",
+    "\u2018": "'", "\u2019": "'", "\u201b": "'", "\u02bc": "'", "`": "'", "\u00b4": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"', "\u00bb": '"',
+}
+
+
+class _FoldMap(dict):  # type: ignore[type-arg]
+    """str.translate table folding any character to at most one lower-case ASCII-ish character."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        if ch in _ZERO_WIDTH:
+            out = "\u00b7"  # joiner inside a word: removed by the tokeniser
+        elif ch.lower() in _HOMOGLYPHS:
+            out = _HOMOGLYPHS[ch.lower()]
+        elif ch.isspace():
+            out = " " if ch not in "\n\r\u2028\u2029\x0b\x0c\x85" else "\n"
+        else:
+            decomposed = unicodedata.normalize("NFKD", ch)
+            base = "".join(c for c in decomposed if not unicodedata.combining(c))
+            out = base.lower()[:1] if base else " "
+            if not out or (not out.isascii() and not out.isalnum()):
+                out = " "
+        self[code] = out
+        return out
+
+
+_FOLD = _FoldMap()
+
+
+def _fold(text: str) -> str:
+    """Lower-case and fold; the result has exactly the length of ``text`` (offsets are shared)."""
+    if text.isascii():
+        return text.lower()
+    folded = text.translate(_FOLD)
+    if len(folded) != len(text):  # defensive: a mapping must never change the length
+        folded = "".join((_FOLD[ord(c)] or " ")[:1] for c in text)
+    return folded
+
+
+# A token: letters/digits with separators, leetspeak symbols and apostrophes allowed *inside* it,
+# or one punctuation mark that matters for scope (comma, quote, question mark, dash, ...).
+_TOKEN_RE = re.compile(
+    r"[a-z0-9@$\u00b7](?:[a-z0-9@$\u00b7]|['*!|.\-_~+](?=[a-z0-9@$*\u00b7]))*\*?"
+    r"|[,;:\"()?]|(?<=\s)[-\u2013\u2014](?=\s)|[\u2013\u2014]"
+    r"|[^\W\d_](?:[^\W_]|'(?=[^\W_]))*"
+)
+_FAST_WORD_RE = re.compile(r"[a-z]+")
+# Obfuscation that the word-set check cannot see: leet inside a word, tripled letters, spaced letters.
+_WEIRD_RE = re.compile(
+    r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]|([a-z])\1\1"
+    r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
+)
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
+                       "!": "i", "|": "l", "8": "b", "9": "g", "+": "t"})
+_LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
+_REPEAT3 = re.compile(r"(.)\1{2,}")
+_REPEAT2 = re.compile(r"(.)\1+")
+_PUNCT_TOKENS = frozenset(',;:"()?-\u2013\u2014')
+
+_NT_BASE = {"can": "can", "won": "will", "ain": "is", "shan": "shall", "don": "do", "doesn": "does",
+            "didn": "did", "isn": "is", "wasn": "was", "aren": "are", "weren": "were", "haven": "have",
+            "hasn": "has", "hadn": "had", "couldn": "could", "wouldn": "would", "shouldn": "should",
+            "mustn": "must", "needn": "need", "mightn": "might", "ca": "can", "wo": "will", "sha": "shall"}
+_S_IS = frozenset("he she it that there what who where here how everything nothing something".split())
+_SUFFIX = {"m": ("am",), "re": ("are",), "ve": ("have",), "ll": ("will",), "d": ("would",)}
+
+
+class _Normaliser:
+    """Maps raw (folded) tokens to normalised words; built from the lexicon's [normalise] table."""
+
+    def __init__(self, vocab: set[str], direct: dict[str, tuple[str, ...]],
+                 bigrams: dict[tuple[str, str], tuple[str, ...]], core: set[str]):
+        self.vocab = frozenset(vocab)
+        self.direct = direct
+        self.bigrams = bigrams
+        self.by_len: dict[int, list[str]] = {}
+        for w in core:
+            self.by_len.setdefault(len(w), []).append(w)
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    # -- single tokens ---------------------------------------------------------------------------
+    def word(self, raw: str) -> tuple[str, ...]:
+        hit = self._cache.get(raw)
+        if hit is None:
+            hit = self._word(raw)
+            if len(self._cache) < 200_000:
+                self._cache[raw] = hit
+        return hit
+
+    def resolve(self, w: str) -> tuple[str, ...] | None:
+        if w in self.direct:
+            return self.direct[w]
+        if w in self.vocab:
+            return (w,)
+        if _REPEAT3.search(w):
+            w2 = _REPEAT3.sub(r"\1\1", w)
+            got = self.direct.get(w2) or ((w2,) if w2 in self.vocab else None)
+            if got:
+                return got
+            w1 = _REPEAT2.sub(r"\1", w)
+            return self.direct.get(w1) or ((w1,) if w1 in self.vocab else None)
+        return None
+
+    def _word(self, t: str) -> tuple[str, ...]:
+        t = t.replace("\u00b7", "")
+        if not t:
+            return ()
+        got = self.direct.get(t)
+        if got is not None:
+            return got
+        if t.isalpha() and t.isascii():
+            got = self.resolve(t)
+            if got:
+                return got
+            return (_REPEAT3.sub(r"\1\1", t),) if _REPEAT3.search(t) else (t,)
+        if "'" in t:
+            return self._contraction(t)
+        # Separators inside the word: "k.i.l.l" / "s-u-i-c-i-d-e" are joined, "self-harm" is split.
+        parts = [p for p in re.split(r"[.\-_~]+", t) if p]
+        if len(parts) > 1:
+            if all(len(p) == 1 for p in parts):
+                joined = self._deobfuscate("".join(parts))
+                if joined:
+                    return joined
+            out: list[str] = []
+            for p in parts:
+                out.extend(self.word(p))
+            return tuple(out)
+        got = self._deobfuscate(t)
+        if got:
+            return got
+        stripped = re.sub(r"[^a-z0-9]+", "", t) or t
+        return (stripped,)
+
+    def _deobfuscate(self, t: str) -> tuple[str, ...] | None:
+        got = self.resolve(t)
+        if got:
+            return got
+        if re.search(r"[0-9@$!|+]", t) and re.search(r"[a-z]", t + "a"):
+            for cand in (t.translate(_LEET), t.translate(_LEET_L).translate(_LEET)):
+                got = self.resolve(cand)
+                if got:
+                    return got
+        if "*" in t and len(t) >= 3:
+            pat = re.compile(re.escape(t.translate(_LEET)).replace(r"\*", "[a-z]") + r"\Z")
+            hits = [w for w in self.by_len.get(len(t), ()) if pat.match(w)]
+            if len(hits) == 1:
+                return self.resolve(hits[0])
+        return None
+
+    def _contraction(self, t: str) -> tuple[str, ...]:
+        if t.endswith("n't"):
+            base = t[:-3]
+            return (_NT_BASE.get(base, base), "not") if base else ("not",)
+        base, _, suf = t.rpartition("'")
+        if not base:
+            return self.word(suf) if suf else ()
+        if suf in _SUFFIX:
+            return self.word(base) + _SUFFIX[suf]
+        if suf == "s":
+            if base == "let":
+                return ("let", "us")
+            return self.word(base) + (("is",) if base in _S_IS else ("'s",))
+        return self.word(base + suf)
+
+    # -- whole sentences -------------------------------------------------------------------------
+    def tokens(self, folded: str) -> tuple[list[str], list[tuple[int, int]]]:
+        raws: list[str] = []
+        rspans: list[tuple[int, int]] = []
+        for m in _TOKEN_RE.finditer(folded):
+            raws.append(m.group())
+            rspans.append(m.span())
+        # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
+        i = 0
+        while i < len(raws):
+            j = i
+            while (j < len(raws) and len(raws[j]) == 1 and raws[j] not in _PUNCT_TOKENS
+                   and (j == i or rspans[j][0] - rspans[j - 1][1] <= 2)):
+                j += 1
+            if j - i >= 3:
+                joined = "".join(raws[i:j])
+                if self._deobfuscate(joined):
+                    raws[i:j] = [joined]
+                    rspans[i:j] = [(rspans[i][0], rspans[j - 1][1])]
+                    i += 1
+                    continue
+            i = max(j, i + 1)
+        words: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for raw, span in zip(raws, rspans):
+            if raw in _PUNCT_TOKENS:
+                words.append("," if raw in "-\u2013\u2014()" else raw)
+                spans.append(span)
+                continue
+            for w in self.word(raw):
+                words.append(w)
+                spans.append(span)
+        # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
+        if self.bigrams:
+            i = 0
+            while i < len(words) - 1:
+                rep = self.bigrams.get((words[i], words[i + 1]))
+                if rep is not None:
+                    s0, e0 = spans[i][0], spans[i + 1][1]
+                    words[i:i + 2] = list(rep)
+                    spans[i:i + 2] = [(s0, e0)] * len(rep)
+                    i += len(rep)
+                else:
+                    i += 1
+        return words, spans
+
+
+def _inflect(stem: str) -> set[str]:
+    """Crude English inflections of a trigger stem ("kill*" -> kill, kills, killed, killing, ...)."""
+    out = {stem, stem + "s", stem + "es", stem + "ed", stem + "ing", stem + "in", stem + "er", stem + "d"}
+    if stem.endswith("e"):
+        out |= {stem[:-1] + "ing", stem[:-1] + "in"}
+    if stem.endswith("ie"):
+        out |= {stem[:-2] + "ying", stem[:-2] + "yin"}
+    if stem.endswith("y"):
+        out |= {stem[:-1] + "ies", stem[:-1] + "ied"}
+    if len(stem) >= 3 and stem[-1] not in "aeiouwxy" and stem[-2] in "aeiou" and stem[-3] not in "aeiou":
+        out |= {stem + stem[-1] + "ing", stem + stem[-1] + "ed", stem + stem[-1] + "in"}
+    return out
+
+
+def _typo_variants(word: str, strong: bool) -> set[str]:
+    """Misspellings of a core word: swapped neighbours, one letter dropped or doubled, (strong) swapped."""
+    out: set[str] = set()
+    n = len(word)
+    for i in range(n - 1):
+        if word[i] != word[i + 1] and n >= 4:
+            out.add(word[:i] + word[i + 1] + word[i] + word[i + 2:])
+    for i in range(n):
+        out.add(word[:i] + word[i] + word[i:])  # doubled letter
+        if n >= 6:
+            out.add(word[:i] + word[i + 1:])
+        if strong and n >= 7:
+            for c in "abcdefghijklmnopqrstuvwxyz":
+                if c != word[i]:
+                    out.add(word[:i] + c + word[i + 1:])
+    out.discard(word)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# Context configuration
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Context:
+    negation: re.Pattern[str]
+    pseudo_negation: re.Pattern[str]
+    boundaries: frozenset[str]
+    subjects: frozenset[str]
+    first_person: frozenset[str]
+    third_person: frozenset[str]
+    agents: frozenset[str]
+    media: re.Pattern[str]
+    reported: re.Pattern[str]
+    past: re.Pattern[str]
+    recent: re.Pattern[str]
+    resolved: re.Pattern[str]
+    hypothetical: re.Pattern[str]
+    question: re.Pattern[str]
+    affirm_next: re.Pattern[str]
+    affirm_same: re.Pattern[str]
+    negation_window: int = 6
+    agent_window: int = 6
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------
+
+_MACRO_RE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+_ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+
+
+def _expand(pattern: str, macros: Mapping[str, str], where: str, depth: int = 0) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in macros:
+            raise LexiconError(f"{where}: unknown macro {{{name}}} (define it under [macros])")
+        if depth > 8:
+            raise LexiconError(f"{where}: macro {{{name}}} expands into itself")
+        return "(?:" + _expand(macros[name], macros, where, depth + 1) + ")"
+
+    return _MACRO_RE.sub(sub, pattern)
+
+
+def _compile(pattern: str, macros: Mapping[str, str], where: str) -> re.Pattern[str]:
+    if not isinstance(pattern, str) or not pattern.strip():
+        raise LexiconError(f"{where}: a pattern must be a non-empty string")
+    try:
+        return re.compile(_expand(pattern, macros, where))
+    except re.error as exc:
+        raise LexiconError(f"{where}: pattern {pattern!r} is not a valid regular expression ({exc})") from None
+
+
+def _strlist(value: Any, where: str, key: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LexiconError(f"{where}: '{key}' must be a list of strings")
+    return list(value)
+
+
+def _words_regex(words: Iterable[str]) -> str:
+    alts = sorted({w.strip() for w in words if w.strip()}, key=len, reverse=True)
+    return r"\b(?:" + "|".join(alts) + r")\b" if alts else r"(?!x)x"
+
+
+_RULE_KEYS = {"id", "category", "severity", "kind", "triggers", "patterns", "exceptions", "unless", "person",
+              "negatable", "modifier", "description", "examples", "counter_examples"}
+
+
+def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
+    if not isinstance(raw, dict):
+        raise LexiconError(f"{source}: each [[rule]] must be a table")
+    rid = raw.get("id")
+    if not isinstance(rid, str) or not _ID_RE.match(rid):
+        raise LexiconError(f"{source}: rule id {rid!r} must look like 'category.name' (lower case, dots)")
+    where = f"{source}: rule '{rid}'"
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise LexiconError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} "
+                           f"(allowed: {', '.join(sorted(_RULE_KEYS))})")
+    modifier = raw.get("modifier", False)
+    if not isinstance(modifier, bool):
+        raise LexiconError(f"{where}: 'modifier' must be true or false")
+    category = raw.get("category")
+    allowed_cat = CATEGORIES + (("any",) if modifier else ())
+    if category not in allowed_cat:
+        raise LexiconError(f"{where}: category {category!r} must be one of {', '.join(allowed_cat)}")
+    severity = raw.get("severity", "low" if modifier else None)
+    if severity not in SEVERITIES:
+        raise LexiconError(f"{where}: severity {severity!r} must be one of {', '.join(SEVERITIES)}")
+    kind = raw.get("kind", "distress")
+    if kind not in KINDS:
+        raise LexiconError(f"{where}: kind {kind!r} must be one of {', '.join(KINDS)}")
+    if modifier and kind not in ESCALATORS:
+        raise LexiconError(f"{where}: a modifier's kind must be one of {', '.join(ESCALATORS)}")
+    person = raw.get("person", "first")
+    if person not in PERSONS:
+        raise LexiconError(f"{where}: person {person!r} must be one of {', '.join(PERSONS)}")
+    negatable = raw.get("negatable", True)
+    if not isinstance(negatable, bool):
+        raise LexiconError(f"{where}: 'negatable' must be true or false")
+    triggers: set[str] = set()
+    for t in _strlist(raw.get("triggers"), where, "triggers"):
+        t = t.strip().lower()
+        if not re.fullmatch(r"[a-z]+\*?", t):
+            raise LexiconError(f"{where}: trigger {t!r} must be one lower-case word, optionally ending in *")
+        triggers |= _inflect(t[:-1]) if t.endswith("*") else {t}
+    if not triggers:
+        raise LexiconError(f"{where}: needs at least one trigger word (the index that selects the rule)")
+    patterns = tuple(_compile(p, macros, where) for p in _strlist(raw.get("patterns"), where, "patterns"))
+    if not patterns:
+        raise LexiconError(f"{where}: needs at least one pattern")
+    desc = raw.get("description", "")
+    if not isinstance(desc, str):
+        raise LexiconError(f"{where}: 'description' must be a string")
+    return Rule(
+        id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
+        patterns=patterns,
+        exceptions=tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions")),
+        unless=tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless")),
+        person=person, negatable=negatable, modifier=modifier, description=desc,
+        examples=tuple(_strlist(raw.get("examples"), where, "examples")),
+        counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
+        source=source,
+    )
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise LexiconError(f"{what} {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise LexiconError(f"{what} {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise LexiconError(f"{what} {path} cannot be read: {exc.strerror}") from None
+
+
+def _build_normaliser(data: Mapping[str, Any], triggers: set[str]) -> _Normaliser:
+    where = "lexicon [normalise]"
+    direct: dict[str, tuple[str, ...]] = {}
+    bigrams: dict[tuple[str, str], tuple[str, ...]] = {}
+    vocab = set(triggers)
+    keep = set(_strlist(data.get("not_typos"), where, "not_typos"))
+    fuzzy = _strlist(data.get("fuzzy"), where, "fuzzy")
+    strong = _strlist(data.get("fuzzy_strong"), where, "fuzzy_strong")
+    vocab |= set(fuzzy) | set(strong)
+    for group in (fuzzy, strong):
+        for w in group:
+            for v in _typo_variants(w, strong=group is strong):
+                if v not in vocab and v not in keep:
+                    direct.setdefault(v, (w,))
+    for key in ("slang", "contractions", "misspellings"):
+        table = data.get(key, {})
+        if not isinstance(table, dict):
+            raise LexiconError(f"{where}: '{key}' must be a table of \"word\" = \"replacement\"")
+        for k, v in table.items():
+            if not isinstance(v, str):
+                raise LexiconError(f"{where}.{key}: value for {k!r} must be a string")
+            src = k.strip().lower().split()
+            rep = tuple(v.strip().lower().split())
+            if len(src) == 1:
+                direct[src[0]] = rep
+                vocab.add(src[0])
+            elif len(src) == 2:
+                bigrams[(src[0], src[1])] = rep
+            else:
+                raise LexiconError(f"{where}.{key}: {k!r} has more than two words (write a rule instead)")
+    return _Normaliser(vocab, direct, bigrams, set(fuzzy) | set(strong))
+
+
+def _build_context(data: Mapping[str, Any]) -> _Context:
+    where = "lexicon [context]"
+
+    def words(key: str) -> list[str]:
+        return _strlist(data.get(key), where, key)
+
+    def rx(key: str) -> re.Pattern[str]:
+        pats = words(key)
+        try:
+            return re.compile("|".join(f"(?:{p})" for p in pats) if pats else r"(?!x)x")
+        except re.error as exc:
+            raise LexiconError(f"{where}: '{key}' has an invalid regular expression ({exc})") from None
+
+    return _Context(
+        negation=re.compile(_words_regex(words("negators"))),
+        pseudo_negation=rx("pseudo_negations"),
+        boundaries=frozenset(words("clause_boundaries")),
+        subjects=frozenset(words("subjects")),
+        first_person=frozenset(words("first_person")),
+        third_person=frozenset(words("third_person")),
+        agents=frozenset(words("agents")),
+        media=re.compile(_words_regex(words("media"))),
+        reported=rx("reported_speech"),
+        past=rx("past"),
+        recent=rx("recent"),
+        resolved=rx("resolved"),
+        hypothetical=rx("hypothetical"),
+        question=rx("quoted_question"),
+        affirm_next=rx("affirm_next"),
+        affirm_same=rx("affirm_same"),
+        negation_window=int(data.get("negation_window", 6)),
+        agent_window=int(data.get("agent_window", 6)),
+    )
+
+
+def _safety_examples(raw: Any, source: str) -> list[SafetyExample]:
+    out = []
+    if raw is None:
+        return out
+    if not isinstance(raw, list):
+        raise LexiconError(f"{source}: [[safety]] must be an array of tables")
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise LexiconError(f"{source}: each [[safety]] needs text, category and min_severity")
+        cat, sev = item.get("category"), item.get("min_severity", "low")
+        if cat not in CATEGORIES or sev not in SEVERITIES:
+            raise LexiconError(f"{source}: safety example {item['text']!r}: bad category or min_severity")
+        out.append(SafetyExample(item["text"], cat, sev))
+    return out
+
+
+def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping[str, Any],
+              safety: list[SafetyExample], sources: tuple[str, ...]) -> Lexicon:
+    triggers: set[str] = set()
+    index: dict[str, list[int]] = {}
+    for i, r in enumerate(rules):
+        triggers.update(r.triggers)
+        for t in r.triggers:
+            index.setdefault(t, []).append(i)
+    norm = _build_normaliser(norm_data, triggers)
+    lex = Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
+                  ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources)
+    # Raw words that can become a trigger after normalisation: the quick pre-check looks for these.
+    keys = set(index)
+    for raw, rep in norm.direct.items():
+        if any(w in index for w in rep) and raw.isalpha():
+            keys.add(raw)
+    for (a, b), rep in norm.bigrams.items():
+        if any(w in index for w in rep):
+            keys.update(x for x in (a, b) if x.isalpha())
+    object.__setattr__(lex, "_keys", frozenset(keys))
+    return lex
+
+
+def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
+    raw_rules = data.get("rule", [])
+    if not isinstance(raw_rules, list):
+        raise LexiconError(f"{source}: rules must be written as [[rule]] tables")
+    rules = [_build_rule(r, macros, source) for r in raw_rules]
+    seen: set[str] = set()
+    for r in rules:
+        if r.id in seen:
+            raise LexiconError(f"{source}: rule id '{r.id}' is defined twice")
+        seen.add(r.id)
+    return rules
+
+
+@lru_cache(maxsize=4)
+def _builtin(path: str) -> tuple[Lexicon, dict[str, Any]]:
+    data = _read_toml(Path(path), "built-in lexicon")
+    macros = data.get("macros", {})
+    if not isinstance(macros, dict) or not all(isinstance(v, str) for v in macros.values()):
+        raise LexiconError("built-in lexicon: [macros] must map NAME = \"regex\"")
+    rules = _parse_rules(data, macros, "built-in lexicon")
+    lex = _assemble(rules, data.get("normalise", {}), data.get("context", {}),
+                    _safety_examples(data.get("safety"), "built-in lexicon"), ("built-in",))
+    return lex, data
+
+
+_PRACTICE_KEYS = {"rule", "disable", "severity", "macros", "safety", "normalise"}
 
 
 def load_lexicon(practice_file: Path | None = None) -> Lexicon:
-    rules = (
-        ("self.kill_myself", "self", "urgent", re.compile(r"\b(kill(ing)? (myself|themself)|end my life|suicidal)\b", re.I)),
-        ("others.kill_them", "others", "urgent", re.compile(r"\bkill (him|her|them)\b", re.I)),
-        ("danger.hits_me", "danger", "high", re.compile(r"\b(hits|hit|beats) me\b", re.I)),
-    )
-    return Lexicon(rules=rules)
+    """The built-in lexicon, optionally changed by a practice file (see docs/screening.md).
+
+    A practice file may add rules (``[[rule]]``; an existing id replaces that rule), ``disable`` rules and
+    re-weight them (``[severity]`` table).  It is refused (LexiconError) when the result no longer flags a
+    built-in safety example or a built-in rule's own example at its category and minimum severity.
+    """
+    base, data = _builtin(str(BUILTIN_LEXICON))
+    if practice_file is None:
+        return base
+    practice_file = Path(practice_file)
+    src = f"practice file {practice_file.name}"
+    pdata = _read_toml(practice_file, "practice file")
+    unknown = set(pdata) - _PRACTICE_KEYS
+    if unknown:
+        raise LexiconError(f"{src}: unknown top-level key(s) {', '.join(sorted(unknown))} "
+                           f"(allowed: {', '.join(sorted(_PRACTICE_KEYS))})")
+    macros = dict(data.get("macros", {}))
+    pm = pdata.get("macros", {})
+    if not isinstance(pm, dict) or not all(isinstance(v, str) for v in pm.values()):
+        raise LexiconError(f"{src}: [macros] must map NAME = \"regex\"")
+    macros.update(pm)
+    rules = {r.id: r for r in base.rules}
+    order = [r.id for r in base.rules]
+    for r in _parse_rules(pdata, macros, src):
+        if r.id not in rules:
+            order.append(r.id)
+        rules[r.id] = r
+    disable = _strlist(pdata.get("disable"), src, "disable")
+    for rid in disable:
+        if rid not in rules:
+            raise LexiconError(f"{src}: cannot disable unknown rule '{rid}' (check the id in lexicon.toml)")
+    weights = pdata.get("severity", {})
+    if not isinstance(weights, dict):
+        raise LexiconError(f"{src}: [severity] must map \"rule.id\" = \"low|medium|high|urgent\"")
+    for rid, sev in weights.items():
+        if rid not in rules:
+            raise LexiconError(f"{src}: [severity] names unknown rule '{rid}'")
+        if sev not in SEVERITIES:
+            raise LexiconError(f"{src}: [severity] '{rid}' = {sev!r} must be one of {', '.join(SEVERITIES)}")
+        rules[rid] = replace(rules[rid], severity=sev)
+    norm_data = dict(data.get("normalise", {}))
+    pn = pdata.get("normalise", {})
+    if not isinstance(pn, dict):
+        raise LexiconError(f"{src}: [normalise] must be a table")
+    for key in ("slang", "misspellings", "contractions"):
+        if key in pn:
+            merged = dict(norm_data.get(key, {}))
+            if not isinstance(pn[key], dict):
+                raise LexiconError(f"{src}: [normalise.{key}] must be a table")
+            merged.update(pn[key])
+            norm_data[key] = merged
+    for key in ("fuzzy", "fuzzy_strong", "not_typos"):
+        if key in pn:
+            norm_data[key] = list(norm_data.get(key, [])) + _strlist(pn[key], src, key)
+    safety = list(base.safety) + _safety_examples(pdata.get("safety"), src)
+    kept = [rules[rid] for rid in order if rid not in set(disable)]
+    lex = _assemble(kept, norm_data, data.get("context", {}), safety, ("built-in", str(practice_file)))
+    _check_practice(lex, base, src, disable, weights)
+    return lex
+
+
+def _check_practice(lex: Lexicon, base: Lexicon, src: str, disable: list[str], weights: Mapping[str, str]) -> None:
+    changed = ", ".join([f"disabled {d}" for d in disable] + [f"{k} -> {v}" for k, v in weights.items()]) or "added rules"
+    for ex in lex.safety:
+        s = screen(ex.text, lexicon=lex)
+        if not any(f.category == ex.category and SEVERITIES.index(f.severity) >= SEVERITIES.index(ex.min_severity)
+                   for f in s.flags):
+            raise LexiconError(f"{src} is refused: safety example {ex.text!r} must be flagged "
+                               f"'{ex.category}' at least '{ex.min_severity}' ({changed})")
+    for r in base.rules:
+        if r.modifier or r.id in disable:  # disabling is allowed as long as the safety examples hold
+            continue
+        for text in r.examples:
+            s = screen(text, lexicon=lex)
+            if not any(f.category == r.category for f in s.flags):
+                raise LexiconError(f"{src} is refused: built-in example {text!r} of rule {r.id} is no longer "
+                                   f"flagged '{r.category}' ({changed}); re-enable it or add a rule that catches it")
+    for r in lex.rules:
+        if r.source.startswith("built-in") or r.modifier:
+            continue
+        for text in r.examples:
+            if not any(f.rule == r.id for f in screen(text, lexicon=lex).flags):
+                raise LexiconError(f"{src}: rule '{r.id}' does not flag its own example {text!r}; "
+                                   f"fix its patterns or triggers")
+        for text in r.counter_examples:
+            if any(f.rule == r.id for f in screen(text, lexicon=lex).flags):
+                raise LexiconError(f"{src}: rule '{r.id}' flags its own counter-example {text!r}; "
+                                   f"add an exception")
+
+
+# --------------------------------------------------------------------------------------------------
+# Screening
+# --------------------------------------------------------------------------------------------------
+
+_SENT_END_RE = re.compile(r"[.!?\u2026]+[\"')\]]*(?=\s|$)")
+_QUOTE_LINE_RE = re.compile(r"^\s*(?:>|\|)")
+_WROTE_RE = re.compile(r"^\s*(?:on .{0,200}wrote:|-{2,} ?original message ?-{2,}|from: .*)\s*$")
+
+
+@dataclass
+class _Sent:
+    start: int
+    end: int
+    quoted: bool
+
+
+def _sentences(text: str, folded: str) -> list[_Sent]:
+    out: list[_Sent] = []
+    pos = 0
+    quoted_rest = False
+    for line in folded.split("\n"):
+        lstart = pos
+        pos += len(line) + 1
+        if not line.strip():
+            continue
+        if _WROTE_RE.match(line):
+            quoted_rest = True
+            continue
+        q = quoted_rest or bool(_QUOTE_LINE_RE.match(line))
+        cut = 0
+        for m in _SENT_END_RE.finditer(line):
+            if line[cut:m.end()].strip():
+                out.append(_Sent(lstart + cut, lstart + m.end(), q))
+            cut = m.end()
+        if line[cut:].strip():
+            out.append(_Sent(lstart + cut, lstart + len(line), q))
+    return out
+
+
+@dataclass
+class _Hit:
+    rule: Rule
+    sent: int
+    start: int  # token index
+    end: int  # token index (exclusive)
+    match: str
+    sentence: str
+    notes: list[str]
+    discount: str | None  # reason, or None when it counts
+    nend: int = 0  # end of the match in the normalised sentence
+
+
+def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
+    """Words of the clause before token i0 (back to a clause boundary)."""
+    j = i0
+    while j > 0 and words[j - 1] not in ctx.boundaries:
+        j -= 1
+    return words[j:i0]
+
+
+def _media(before: list[str], ctx: _Context) -> str | None:
+    """A film, book, news story ... before the match, with the writer not the subject after it."""
+    for k in range(len(before) - 1, -1, -1):
+        if ctx.media.fullmatch(before[k]):
+            if any(w in ("i", "me", "myself") for w in before[k + 1:]):
+                return None
+            return f"media: {before[k]}"
+    return None
+
+
+def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: int, mend: int,
+           ctx: _Context, sent: _Sent) -> tuple[str | None, list[str]]:
+    notes: list[str] = []
+    if sent.quoted:
+        return "quoted: earlier message, not the client's words", notes
+    for ex in rule.exceptions:
+        for em in ex.finditer(norm):
+            if em.start() < mend and em.end() > mstart:
+                return f"idiom/other sense: {em.group().strip()}", notes
+    for ex in rule.unless:
+        em = ex.search(norm)
+        if em:
+            return f"idiom/other sense: {em.group().strip()}", notes
+    clause = _window(words, i0, ctx)
+    matched = words[i0:i1]
+    if rule.negatable:
+        scope = clause
+        for k in range(len(scope) - 1, -1, -1):
+            if scope[k] in ctx.subjects:
+                scope = scope[k + 1:]
+                break
+        scope = scope[-ctx.negation_window:]
+        # The clause before the match, and the match itself ("would never hit my kids"); phrases whose
+        # negation word belongs to the risk phrase ("never wake up", "don't feel safe") are blanked.
+        s = ctx.pseudo_negation.sub(" ", " ".join(scope + [","] + matched))
+        nm = ctx.negation.search(s)
+        if nm:
+            return f"negation: {nm.group()}", notes
+    before = words[:i0]
+    if rule.person == "first":
+        if not any(w in ("i", "me", "myself") for w in matched):
+            # The nearest subject before the match decides: "i" is the writer; possessives and
+            # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
+            for w in reversed(before):
+                if w in ("i", "myself"):
+                    break
+                if w in ctx.third_person:
+                    return f"someone else: {w}", notes
+        media = _media(before, ctx)
+        if media:
+            return media, notes
+    elif rule.person == "agent":
+        near = [w for w in clause[-ctx.agent_window:]] + matched
+        if not any(w in ctx.agents for w in near):
+            return "idiom: no person as the one doing it", notes
+        media = _media(before, ctx)
+        if media:
+            return media, notes
+    else:
+        media = _media(before, ctx)
+        if media:
+            return media, notes
+    # Quoted speech by someone else: '... she said "I want to die" ...'
+    if '"' in before and before.count('"') % 2 == 1:
+        rm = ctx.reported.search(" ".join(before))
+        if rm and rule.person != "any":
+            return f"reported speech: {rm.group().strip()}", notes
+    hm = ctx.hypothetical.search(norm) if rule.category != "danger" else None
+    if hm:
+        return f"hypothetical: {hm.group().strip()}", notes
+    pm = ctx.past.search(norm)
+    if pm:
+        rest = ctx.past.sub(" ", norm)
+        rm = ctx.recent.search(rest)
+        if rm:
+            notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
+        else:
+            return f"past: {pm.group().strip()}", notes
+    rm = ctx.resolved.search(norm)
+    if rm:
+        return f"resolved: {rm.group().strip()}", notes
+    return None, notes
+
+
+def _raise(sev: str, steps: int) -> str:
+    return SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(sev) + steps)]
+
+
+def _screen(text: str, lex: Lexicon) -> Screening:
+    if not text or not text.strip():
+        return Screening(flags=())
+    folded = _fold(text)
+    keys: frozenset[str] = getattr(lex, "_keys")
+    has_quote_q = lex.ctx.question.search(folded) is not None
+    if not (set(_FAST_WORD_RE.findall(folded)) & keys) and not _WEIRD_RE.search(folded):
+        return Screening(flags=())
+    sents = _sentences(text, folded)
+    ctx = lex.ctx
+    hits: list[_Hit] = []
+    mods: list[tuple[Rule, str, int]] = []
+    normed: dict[int, str] = {}
+    for si, sent in enumerate(sents):
+        seg = folded[sent.start:sent.end]
+        if not (set(_FAST_WORD_RE.findall(seg)) & keys) and not _WEIRD_RE.search(seg):
+            continue
+        words, spans = lex.norm.tokens(seg)
+        if not words:
+            continue
+        cand: set[int] = set()
+        for w in words:
+            r = lex.index.get(w)
+            if r:
+                cand.update(r)
+        if not cand:
+            continue
+        norm = " ".join(words)
+        normed[si] = norm
+        starts = []
+        p = 0
+        for w in words:
+            starts.append(p)
+            p += len(w) + 1
+        original = text[sent.start:sent.end]
+        for ri in sorted(cand):
+            rule = lex.rules[ri]
+            for pat in rule.patterns:
+                for m in pat.finditer(norm):
+                    if m.end() == m.start():
+                        continue
+                    i0 = bisect.bisect_right(starts, m.start()) - 1
+                    i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
+                    i1 = min(i1, len(words))
+                    discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                    if rule.modifier:
+                        if discount is None:
+                            mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
+                        continue
+                    o0, o1 = spans[i0][0], spans[i1 - 1][1]
+                    hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
+    if has_quote_q:
+        _quoted_questions(hits, sents, folded, lex, normed)
+    return _combine(hits, mods)
+
+
+def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
+                      normed: dict[int, str]) -> None:
+    """The therapist's question quoted back is not the client's words -- unless the client says yes."""
+    ctx = lex.ctx
+    for h in hits:
+        norm = normed.get(h.sent, "")
+        qm = ctx.question.search(norm)
+        if not qm:
+            continue
+        affirmed = ctx.affirm_same.search(norm, max(qm.end(), h.nend))
+        if not affirmed and h.sent + 1 < len(sents):
+            nxt = sents[h.sent + 1]
+            words, _ = lex.norm.tokens(folded[nxt.start:nxt.end])
+            affirmed = ctx.affirm_next.match(" ".join(words))
+        if affirmed:
+            if h.discount is None or h.discount.startswith("negation"):
+                h.discount = None
+                h.notes.append(f"answer to your question: {affirmed.group().strip()}")
+        elif h.discount is None:
+            h.discount = f"quoted question: {qm.group().strip()}"
+
+
+def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
+    # One finding per rule and sentence: the counting one wins over a discounted one.
+    best: dict[tuple[str, int], _Hit] = {}
+    order: list[tuple[str, int]] = []
+    for h in hits:
+        key = (h.rule.id, h.sent)
+        if key not in best:
+            best[key] = h
+            order.append(key)
+        elif best[key].discount is not None and h.discount is None:
+            best[key] = h
+    kept = [best[k] for k in order]
+    # A discounted finding overlapping a counting one of the same category says nothing new.
+    counting = [h for h in kept if h.discount is None]
+    final: list[_Hit] = []
+    for h in kept:
+        if h.discount is not None and any(c.sent == h.sent and c.rule.category == h.rule.category
+                                          and c.start < h.end and h.start < c.end for c in counting):
+            continue
+        # Overlapping counting findings in one category: keep the most severe.
+        if h.discount is None and any(
+                c is not h and c.sent == h.sent and c.rule.category == h.rule.category and c.start < h.end
+                and h.start < c.end and (SEVERITIES.index(c.rule.severity), -kept.index(c))
+                > (SEVERITIES.index(h.rule.severity), -kept.index(h)) for c in counting):
+            continue
+        final.append(h)
+    flags: list[tuple[int, Finding]] = []
+    discounted: list[Finding] = []
+    for pos, h in enumerate(final):
+        ctx = (f"kind: {h.rule.kind}",) + tuple(h.notes)
+        if h.discount is None:
+            flags.append((pos, Finding(h.rule.category, h.rule.severity, h.rule.id, h.match, h.sentence, ctx)))
+        else:
+            discounted.append(Finding(h.rule.category, "low", h.rule.id, h.match, h.sentence,
+                                      (h.discount, f"rule severity: {h.rule.severity}") + ctx))
+    # Severity combination per category: the top flag rises one level per escalating element present.
+    out: list[tuple[int, Finding]] = []
+    for cat in CATEGORIES:
+        in_cat = [(p, f) for p, f in flags if f.category == cat]
+        if not in_cat:
+            continue
+        top_i = max(range(len(in_cat)), key=lambda i: (SEVERITIES.index(in_cat[i][1].severity), -i))
+        top = in_cat[top_i][1]
+        top_kind = next((h.rule.kind for h in final if h.rule.id == top.rule), "")
+        present: dict[str, str] = {}
+        for p, f in in_cat:
+            k = next((h.rule.kind for h in final if h.rule.id == f.rule), "")
+            if k in ESCALATORS and f is not top:
+                present.setdefault(k, f"{k} ({f.match})")
+        for rule, match, _si in mods:
+            if rule.category in (cat, "any"):
+                present.setdefault(rule.kind, f"{rule.kind} ({match})")
+        present.pop(top_kind, None)
+        if top_kind == "injury":
+            present.pop("time", None)
+        if present:
+            steps = len(present)
+            new_sev = _raise(top.severity, steps)
+            note = "combined with " + ", ".join(present[k] for k in sorted(present))
+            if new_sev != top.severity:
+                note += f": {top.severity} -> {new_sev}"
+            in_cat[top_i] = (in_cat[top_i][0], replace(top, severity=new_sev, context=top.context + (note,)))
+        out.extend(in_cat)
+    out.sort(key=lambda pf: (-SEVERITIES.index(pf[1].severity), pf[0]))
+    return Screening(flags=tuple(f for _, f in out), discounted=tuple(discounted))
 
 
 def screen(text: str, *, lexicon: Lexicon) -> Screening:
-    flags = []
-    for sentence in re.split(r"(?<=[.!?])\s+|\n+", text):
-        for rule_id, cat, sev, pat in lexicon.rules:
-            m = pat.search(sentence)
-            if m:
-                flags.append(Finding(cat, sev, rule_id, m.group(0), sentence.strip()))
-    return Screening(flags=tuple(flags))
+    """Screen one entry.  Pure; never raises on any str.  Never logs the text."""
+    try:
+        return _screen(text if isinstance(text, str) else str(text), lexicon)
+    except Exception as exc:  # pragma: no cover - a bug must not hide an entry from the therapist
+        return Screening(flags=(Finding("self", "medium", "engine.error", "",
+                                        "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))
 
 
 def screening_to_json(screening: Screening) -> dict[str, object]:
@@ -67,15 +1065,31 @@ def screening_to_json(screening: Screening) -> dict[str, object]:
     return {"flags": [one(f) for f in screening.flags], "discounted": [one(f) for f in screening.discounted]}
 
 
-class LexiconError(ValueError):
-    """A lexicon file that cannot be used; the message says what to fix."""
-
-
-def screen_jsonl(lines, *, lexicon: Lexicon):  # type: ignore[no-untyped-def]
-    import json
-
-    for line in lines:
+def screen_jsonl(lines: Iterable[str], *, lexicon: Lexicon) -> Iterator[str]:
+    """One output line per non-blank input line: {"id", "flags", "discounted"} or {"id", "error"}."""
+    for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        item = json.loads(line)
-        yield json.dumps({"id": item.get("id"), **screening_to_json(screen(item.get("text", ""), lexicon=lexicon))})
+        rid: Any = None
+        try:
+            obj = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} is not valid JSON ({exc.__class__.__name__})"})
+            continue
+        if not isinstance(obj, dict):
+            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} must be a JSON object with \"id\" and \"text\""})
+            continue
+        rid = obj.get("id")
+        if isinstance(rid, (dict, list)):
+            rid = None
+            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno}: \"id\" must be a string or number"})
+            continue
+        if "id" not in obj:
+            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} has no \"id\""})
+            continue
+        text = obj.get("text")
+        if not isinstance(text, str):
+            yield json.dumps({"id": rid, "line": lineno, "error": f"line {lineno}: \"text\" must be a string"})
+            continue
+        result = screening_to_json(screen(text, lexicon=lexicon))
+        yield json.dumps({"id": rid, "flags": result["flags"], "discounted": result["discounted"]}, ensure_ascii=False)

@@ -117,7 +117,9 @@ def test_a_processing_crash_parks_the_message_and_release_restores_it(settings, 
     from journal_relay.service import build_intake
 
     good = build_intake(settings)
-    broken = intake.Intake(settings=settings, lexicon=None, renderer=good.renderer)  # type: ignore[arg-type]
+    # A setting of the wrong type makes the pipeline itself raise: a stand-in for any bug of ours.
+    broken = intake.Intake(settings=settings.model_copy(update={"max_hops": None}), lexicon=good.lexicon,
+                           renderer=good.renderer)
     raw = make_message(to=practice.address, body="I want to kill myself.")
     job = intake.process(intake.Delivery(raw, "client@mail.test", (practice.address,)), intake=broken,
                          now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))

@@ -1,0 +1,97 @@
+"""Evaluate the screener on labelled JSONL (fields: id, label in self/others/danger/none, tag, text).
+
+Usage: python benchmarks/screen_eval.py [--practice FILE] [--quiet] [FILE ...]
+Default files: ../shared/screening/dev.jsonl (next to the repo, if present) and tests/data/screening/*.jsonl.
+Prints recall on risk items, false-positive rate on none items, category accuracy, and every miss and
+false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use).
+Always exits 0 unless a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from journal_relay.screen import load_lexicon, screen  # noqa: E402
+
+RISK = ("self", "others", "danger")
+
+
+def default_files() -> list[Path]:
+    files = []
+    dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
+    if dev.exists():
+        files.append(dev)
+    files.extend(sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl")))
+    return files
+
+
+def evaluate(path: Path, lexicon, show_text: bool = False, out=sys.stdout) -> dict:
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    risk = tp = cat_ok = none = fp = 0
+    misses: dict[str, list[str]] = defaultdict(list)
+    alarms: dict[str, list[str]] = defaultdict(list)
+    miscat: list[str] = []
+    for it in items:
+        s = screen(it["text"], lexicon=lexicon)
+        label, tag = it["label"], it.get("tag", "?")
+        shown = f" {it['text']!r}" if show_text else ""
+        if label in RISK:
+            risk += 1
+            if s.flags:
+                tp += 1
+                if s.top_category == label:
+                    cat_ok += 1
+                else:
+                    miscat.append(f"{it['id']} [{tag}] {label} -> {s.top_category} ({s.flags[0].rule}){shown}")
+            else:
+                why = "; ".join(f"{f.rule}: {f.context[0]}" for f in s.discounted) or "no rule matched"
+                misses[f"{label}/{tag}"].append(f"{it['id']} ({why}){shown}")
+        else:
+            none += 1
+            if s.flags:
+                fp += 1
+                alarms[tag].append(f"{it['id']} ({', '.join(f.rule + ':' + f.severity for f in s.flags)}){shown}")
+    res = {"file": str(path), "risk": risk, "recall": tp / risk if risk else 1.0, "none": none,
+           "fp_rate": fp / none if none else 0.0, "category_accuracy": cat_ok / tp if tp else 1.0}
+    print(f"== {path.name}: {len(items)} items ({risk} risk, {none} none)", file=out)
+    print(f"recall on risk items   {res['recall']:.3f} ({tp}/{risk})", file=out)
+    print(f"false-positive rate    {res['fp_rate']:.3f} ({fp}/{none})", file=out)
+    print(f"category accuracy      {res['category_accuracy']:.3f} ({cat_ok}/{tp} flagged risk items)", file=out)
+    for title, groups in (("misses", misses), ("false alarms", alarms)):
+        n = sum(len(v) for v in groups.values())
+        print(f"{title}: {n}", file=out)
+        for tag in sorted(groups):
+            print(f"  [{tag}] {len(groups[tag])}", file=out)
+            for line in groups[tag]:
+                print(f"    {line}", file=out)
+    if miscat:
+        print(f"wrong category: {len(miscat)}", file=out)
+        for line in miscat:
+            print(f"    {line}", file=out)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--practice", type=Path, default=None, help="practice lexicon file")
+    ap.add_argument("--show-text", action="store_true", help="also print the text of misses and false alarms")
+    args = ap.parse_args(argv)
+    lexicon = load_lexicon(args.practice)
+    files = args.files or default_files()
+    if not files:
+        print("no labelled files found")
+    for f in files:
+        evaluate(f, lexicon, show_text=args.show_text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

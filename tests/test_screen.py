@@ -1,0 +1,218 @@
+"""Screening stage tests.  Assertion messages carry rule ids and example ids, not journal text."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from journal_relay.screen import (
+    SEVERITIES, LexiconError, Screening, load_lexicon, screen, screen_jsonl, screening_to_json,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "screening"
+LEX = load_lexicon()
+
+
+def _rules_with(attr: str):
+    return [(r.id, i, text) for r in LEX.rules for i, text in enumerate(getattr(r, attr))]
+
+
+@pytest.mark.parametrize("rule_id,i,text", _rules_with("examples"), ids=lambda v: str(v)[:30])
+def test_rule_examples_flag_their_category(rule_id, i, text):
+    rule = LEX.rule(rule_id)
+    s = screen(text, lexicon=LEX)
+    assert any(f.category == rule.category for f in s.flags), f"{rule_id} example #{i} not flagged"
+
+
+@pytest.mark.parametrize("rule_id,i,text", _rules_with("counter_examples"), ids=lambda v: str(v)[:30])
+def test_rule_counter_examples_not_flagged(rule_id, i, text):
+    s = screen(text, lexicon=LEX)
+    assert not s.flags, f"{rule_id} counter-example #{i} flagged by {[f.rule for f in s.flags]}"
+
+
+def test_safety_examples_reach_their_minimum():
+    for k, ex in enumerate(LEX.safety):
+        s = screen(ex.text, lexicon=LEX)
+        assert any(f.category == ex.category and SEVERITIES.index(f.severity) >= SEVERITIES.index(ex.min_severity)
+                   for f in s.flags), f"safety example #{k}"
+
+
+def _one(text: str) -> Screening:
+    return screen(text, lexicon=LEX)
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("I'm not suicidal.", "negation"),
+    ("I would never hurt myself.", "negation"),
+    ("My friend said she wanted to die.", "someone else"),
+    ("We watched a documentary about suicide.", "media"),
+    ("Five years ago I tried to end my life.", "past"),
+    ("This commute is going to kill me.", "idiom"),
+])
+def test_discounted_findings_stay_visible_with_reason(text, reason):
+    s = _one(text)
+    assert not s.flags
+    assert s.discounted and all(f.severity == "low" for f in s.discounted)
+    assert any(c.startswith(reason) for f in s.discounted for c in f.context), [f.context for f in s.discounted]
+
+
+@pytest.mark.parametrize("text", [
+    "I don't want to live.", "There's no reason to go on.", "I can't stop thinking about dying.",
+])
+def test_negation_that_belongs_to_the_risk_phrase_still_flags(text):
+    assert _one(text).flags
+
+
+@pytest.mark.parametrize("text", [
+    "I got a haircut.", "We have a photo shoot on Friday.", "Let's hang out later.", "I need to cut back on sugar.",
+    "My phone died.", "She killed it on stage.", "I'm dead tired.", "I could murder a burger.",
+])
+def test_double_meanings_and_idioms_do_not_flag(text):
+    assert not _one(text).flags
+
+
+@pytest.mark.parametrize("text", [
+    "k.i.l.l myself", "s u i c i d a l", "i want to kiill myself", "i want to kill myslef",
+    "su1c1dal again", "i want to unalive myself", "honestly sewerslide", "kms", "I feel suicidaaaal",
+])
+def test_obfuscation_and_slang(text):
+    assert any(f.category == "self" for f in _one(text).flags)
+
+
+def test_explicit_ideation_is_urgent_and_flag_is_explained():
+    s = _one("I want to kill myself.")
+    assert s.top_severity == "urgent" and s.reaches("high")
+    f = s.flags[0]
+    assert f.rule == "self.kill_myself" and f.match == "kill myself" and f.sentence == "I want to kill myself."
+
+
+def test_severity_combines_ideation_with_means_and_time():
+    base = _one("I wish I was dead.")
+    combined = _one("I wish I was dead. I have the pills here and tonight is quiet.")
+    assert base.top_severity == "high" and combined.top_severity == "urgent"
+    assert any("combined with" in c for c in combined.flags[0].context)
+
+
+def test_quoted_therapist_question_is_not_the_clients_words():
+    s = _one("> Have you had thoughts of killing yourself or of suicide?\nThanks, see you Tuesday.")
+    assert not s.flags and s.discounted
+    s = _one("You asked if I have thoughts of suicide. No, not this week.")
+    assert not s.flags
+    s = _one("You asked if I still think about suicide. Yes, most nights.")
+    assert s.flags and any("answer" in c for c in s.flags[0].context)
+
+
+def test_screening_to_json_shape():
+    d = screening_to_json(_one("I'm not suicidal. I want to die."))
+    assert set(d) == {"flags", "discounted"}
+    for f in d["flags"] + d["discounted"]:
+        assert set(f) == {"category", "severity", "rule", "match", "sentence", "context"}
+        assert isinstance(f["context"], list)
+
+
+def test_screen_jsonl_good_and_malformed_lines():
+    lines = [json.dumps({"id": 1, "text": "I want to die"}), json.dumps({"id": "b", "text": "Nice walk today."}),
+             "{not json", json.dumps([1, 2]), json.dumps({"text": "no id"}), json.dumps({"id": 3, "text": 5}), ""]
+    out = [json.loads(x) for x in screen_jsonl(lines, lexicon=LEX)]
+    assert len(out) == 6
+    assert out[0]["id"] == 1 and out[0]["flags"] and "discounted" in out[0]
+    assert out[1] == {"id": "b", "flags": [], "discounted": []}
+    assert all("error" in o for o in out[2:])
+    assert out[5]["id"] == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_never_raises_on_any_text(text):
+    s = screen(text, lexicon=LEX)
+    assert isinstance(s, Screening)
+    assert all(f.rule != "engine.error" for f in s.flags)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["kill", "myself", "not", "k.i.l.l", "s u i c", "ide", "\u200b", "die", ">", "\n",
+                                 "'", "n't", "I", "he", "said", "\"", "1", "$", "*", "!!!", "years ago", "--", "my self"]),
+                max_size=30))
+def test_never_raises_on_risky_fragments(parts):
+    s = screen(" ".join(parts), lexicon=LEX)
+    assert all(f.rule != "engine.error" for f in s.flags)
+
+
+# -- practice files ---------------------------------------------------------------------------------
+
+def _practice(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "practice.toml"
+    p.write_text(body, encoding="utf-8")
+    return p
+
+
+def test_practice_adds_a_rule(tmp_path):
+    lex = load_lexicon(_practice(tmp_path, '''
+[[rule]]
+id = "self.practice_bus"
+category = "self"
+severity = "high"
+kind = "passive"
+triggers = ["bus"]
+patterns = ['\\bcatch the bus for good\\b']
+examples = ["I might catch the bus for good."]
+counter_examples = ["I will catch the bus at nine."]
+'''))
+    assert any(f.rule == "self.practice_bus" for f in screen("Might catch the bus for good.", lexicon=lex).flags)
+    assert not screen("Might catch the bus for good.", lexicon=LEX).flags
+
+
+def test_practice_disables_and_reweights(tmp_path):
+    lex = load_lexicon(_practice(tmp_path, 'disable = ["self.preparation"]\n[severity]\n"danger.fear" = "urgent"\n'))
+    assert "self.preparation" not in [r.id for r in lex.rules]
+    assert screen("I don't feel safe at home.", lexicon=lex).top_severity == "urgent"
+
+
+def test_practice_that_breaks_a_safety_example_is_refused(tmp_path):
+    with pytest.raises(LexiconError, match="refused"):
+        load_lexicon(_practice(tmp_path, 'disable = ["self.kill_myself", "self.suicide_thoughts"]\n'))
+    with pytest.raises(LexiconError, match="refused"):
+        load_lexicon(_practice(tmp_path, '[severity]\n"self.kill_myself" = "low"\n"self.suicide_thoughts" = "low"\n'))
+
+
+@pytest.mark.parametrize("body,needle", [
+    ('disable = ["self.nope"]\n', "unknown rule"),
+    ('[severity]\n"self.kill_myself" = "extreme"\n', "must be one of"),
+    ('[[rule]]\nid = "x.y"\ncategory = "slef"\nseverity = "low"\ntriggers = ["a"]\npatterns = ["a"]\n', "category"),
+    ('[[rule]]\nid = "self.bad"\ncategory = "self"\nseverity = "low"\ntriggers = ["a"]\npatterns = ["(a"]\n', "not a valid regular"),
+    ('[[rule]]\nid = "self.bad"\ncategory = "self"\nseverity = "low"\ntriggers = ["zz"]\npatterns = ["zzz"]\nexamples = ["qq"]\n', "does not flag its own example"),
+    ('this is = not toml [', "not valid TOML"),
+])
+def test_practice_errors_are_one_clear_line(tmp_path, body, needle):
+    with pytest.raises(LexiconError) as exc:
+        load_lexicon(_practice(tmp_path, body))
+    assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+# -- evaluation on our own labelled set ----------------------------------------------------------------
+
+def test_eval_on_own_labelled_set_meets_target(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import screen_eval
+
+    for name in ("labelled.jsonl", "holdout.jsonl"):
+        res = screen_eval.evaluate(DATA / name, LEX, out=open("/dev/null", "w"))
+        assert res["recall"] >= 0.95, (name, res)
+        assert res["fp_rate"] <= 0.10, (name, res)
+    dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
+    if dev.exists():
+        res = screen_eval.evaluate(dev, LEX, out=open("/dev/null", "w"))
+        assert res["recall"] >= 0.95 and res["fp_rate"] <= 0.10, res
+
+
+def test_eval_script_runs_and_exits_zero():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_eval.py"), str(DATA / "labelled.jsonl")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "recall on risk items" in r.stdout
