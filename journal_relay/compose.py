@@ -24,7 +24,9 @@ def compose(
     auto_submitted: str = "auto-generated",
     in_reply_to: str | None = None,
 ) -> Email:
-    msg = EmailMessage(policy=email.policy.SMTP)
+    # Fold headers only past RFC 5322's hard limit: a long Message-ID in In-Reply-To must stay a bare token,
+    # not become an RFC 2047 encoded word that no mail client threads by.
+    msg = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
     domain = sender.rpartition("@")[2] or "journal-relay.invalid"
     message_id = make_msgid(idstring=kind, domain=domain)
     msg["From"] = sender
@@ -36,7 +38,7 @@ def compose(
     msg["Auto-Submitted"] = auto_submitted
     msg["X-Auto-Response-Suppress"] = "All"
     msg[LOOP_HEADER] = domain
-    if in_reply_to:
+    if in_reply_to and not in_reply_to.endswith(".invalid"):
         msg["In-Reply-To"] = f"<{in_reply_to}>"
         msg["References"] = f"<{in_reply_to}>"
     msg.set_content(rendered.text)

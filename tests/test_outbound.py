@@ -118,3 +118,10 @@ def test_folder_transport_writes_one_eml_per_message(settings, engine, practice,
     assert Deliverer(engine=engine, transport=FolderTransport(folder), retry_cap_seconds=60).run_once(now=now) == (2, 0)
     files = sorted(p.name for p in folder.iterdir())
     assert files == ["00000001-alert.eml", "00000002-receipt.eml"]
+
+
+def test_receipt_threads_under_a_long_message_id(running, settings, catcher, practice):
+    long_id = "<CAF" + "x" * 90 + "@mail.gmail.com>"
+    send(settings, make_message(to=practice.address, message_id=long_id), to=practice.address)
+    (receipt,) = catcher.wait_for("receipt")
+    assert receipt.raw.count(long_id.encode()) == 2  # In-Reply-To and References, as bare tokens
