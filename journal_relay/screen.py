@@ -403,6 +403,7 @@ class _Context:
     past: re.Pattern[str]
     recent: re.Pattern[str]
     resolved: re.Pattern[str]
+    relapse: re.Pattern[str]
     hypothetical: re.Pattern[str]
     question: re.Pattern[str]
     affirm_next: re.Pattern[str]
@@ -588,6 +589,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         past=rx("past"),
         recent=rx("recent"),
         resolved=rx("resolved"),
+        relapse=rx("relapse"),
         hypothetical=rx("hypothetical"),
         question=rx("quoted_question"),
         affirm_next=rx("affirm_next"),
@@ -598,7 +600,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
 
 
 def _safety_examples(raw: Any, source: str) -> list[SafetyExample]:
-    out = []
+    out: list[SafetyExample] = []
     if raw is None:
         return out
     if not isinstance(raw, list):
@@ -835,9 +837,9 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
     for ex in rule.unless:
-        em = ex.search(norm)
-        if em:
-            return f"idiom/other sense: {em.group().strip()}", notes
+        um = ex.search(norm)
+        if um:
+            return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
     if rule.negatable:
@@ -885,17 +887,25 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
     hm = ctx.hypothetical.search(norm) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
+    # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
+    # "after eight months clean", "first time in a year") reports that the harm is back.
+    lm = ctx.relapse.search(norm)
     pm = ctx.past.search(norm)
     if pm:
         rest = ctx.past.sub(" ", norm)
         rm = ctx.recent.search(rest)
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
+        elif lm:
+            notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
-    rm = ctx.resolved.search(norm)
-    if rm:
-        return f"resolved: {rm.group().strip()}", notes
+    sm = ctx.resolved.search(norm)
+    if sm:
+        if lm:
+            notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
+        else:
+            return f"resolved: {sm.group().strip()}", notes
     return None, notes
 
 
