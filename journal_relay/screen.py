@@ -30,6 +30,7 @@ import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -104,6 +105,7 @@ class Rule:
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
+    probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,12 @@ class Lexicon:
     ctx: "_Context"
     safety: tuple[SafetyExample, ...] = ()
     sources: tuple[str, ...] = ()
+    # Built by _assemble: flagging rules and modifiers are indexed and pre-checked separately, because
+    # modifiers only matter once an entry has a flag.
+    rule_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    pre_rules: "_Prefilter | None" = field(default=None, repr=False)
+    pre_mods: "_Prefilter | None" = field(default=None, repr=False)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -197,6 +205,9 @@ _LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
 _REPEAT3 = re.compile(r"(.)\1{2,}")
 _REPEAT2 = re.compile(r"(.)\1+")
 _PUNCT_TOKENS = frozenset(',;:"()?-\u2013\u2014')
+_PUNCT_MAP = {p: ("," if p in "-\u2013\u2014()" else p,) for p in _PUNCT_TOKENS}
+# Three one-character tokens in a row ("k i l l"): only then is the spelled-out-letters pass needed.
+_SPELLED_RE = re.compile(r"(?<![\w@$\u00b7])[\w@$\u00b7](?:[^\w@$\u00b7]{1,2}[\w@$\u00b7](?![\w@$\u00b7])){2}")
 
 _NT_BASE = {"can": "can", "won": "will", "ain": "is", "shan": "shall", "don": "do", "doesn": "does",
             "didn": "did", "isn": "is", "wasn": "was", "aren": "are", "weren": "were", "haven": "have",
@@ -218,6 +229,9 @@ class _Normaliser:
         for w in core:
             self.by_len.setdefault(len(w), []).append(w)
         self._cache: dict[str, tuple[str, ...]] = {}
+        pairs = sorted((" ".join(k) for k in bigrams), key=len, reverse=True)
+        self._bigram_re = (re.compile(r"(?:^| )(?:" + "|".join(re.escape(k) for k in pairs) + r")(?= |$)")
+                           if pairs else None)
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -306,38 +320,34 @@ class _Normaliser:
 
     # -- whole sentences -------------------------------------------------------------------------
     def tokens(self, folded: str) -> tuple[list[str], list[tuple[int, int]]]:
-        raws: list[str] = []
-        rspans: list[tuple[int, int]] = []
-        for m in _TOKEN_RE.finditer(folded):
-            raws.append(m.group())
-            rspans.append(m.span())
+        ms = list(_TOKEN_RE.finditer(folded))
+        raws = [m.group() for m in ms]
+        rspans = [m.span() for m in ms]
         # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
-        i = 0
-        while i < len(raws):
-            j = i
-            while (j < len(raws) and len(raws[j]) == 1 and raws[j] not in _PUNCT_TOKENS
-                   and (j == i or rspans[j][0] - rspans[j - 1][1] <= 2)):
-                j += 1
-            if j - i >= 3:
-                joined = "".join(raws[i:j])
-                if self._deobfuscate(joined):
-                    raws[i:j] = [joined]
-                    rspans[i:j] = [(rspans[i][0], rspans[j - 1][1])]
-                    i += 1
-                    continue
-            i = max(j, i + 1)
-        words: list[str] = []
-        spans: list[tuple[int, int]] = []
-        for raw, span in zip(raws, rspans):
-            if raw in _PUNCT_TOKENS:
-                words.append("," if raw in "-\u2013\u2014()" else raw)
-                spans.append(span)
-                continue
-            for w in self.word(raw):
-                words.append(w)
-                spans.append(span)
+        if _SPELLED_RE.search(folded):
+            i = 0
+            while i < len(raws):
+                j = i
+                while (j < len(raws) and len(raws[j]) == 1 and raws[j] not in _PUNCT_TOKENS
+                       and (j == i or rspans[j][0] - rspans[j - 1][1] <= 2)):
+                    j += 1
+                if j - i >= 3:
+                    joined = "".join(raws[i:j])
+                    if self._deobfuscate(joined):
+                        raws[i:j] = [joined]
+                        rspans[i:j] = [(rspans[i][0], rspans[j - 1][1])]
+                        i += 1
+                        continue
+                i = max(j, i + 1)
+        get = self._cache.get
+        outs = [_PUNCT_MAP.get(r) or get(r) or self.word(r) for r in raws]
+        words = list(chain.from_iterable(outs))
+        if len(words) == len(raws) and () not in outs:
+            spans = rspans  # one word per token: the usual case
+        else:
+            spans = [sp for o, sp in zip(outs, rspans) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        if self.bigrams:
+        if self._bigram_re is not None and self._bigram_re.search(" ".join(words)):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -514,8 +524,17 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         person=person, negatable=negatable, modifier=modifier, description=desc,
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
-        source=source,
+        source=source, probe=_probe(patterns),
     )
+
+
+def _probe(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    if len(patterns) == 1:
+        return patterns[0]
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
+    except re.error:  # e.g. a group name used twice: the patterns are simply tried one by one
+        return None
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -624,18 +643,67 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
         for t in r.triggers:
             index.setdefault(t, []).append(i)
     norm = _build_normaliser(norm_data, triggers)
-    lex = Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
-                  ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources)
-    # Raw words that can become a trigger after normalisation: the quick pre-check looks for these.
-    keys = set(index)
+    rule_index: dict[str, list[int]] = {}
+    mod_index: dict[str, list[int]] = {}
+    for i, r in enumerate(rules):
+        for t in r.triggers:
+            (mod_index if r.modifier else rule_index).setdefault(t, []).append(i)
+    return Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
+                   ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources,
+                   rule_index={k: tuple(v) for k, v in rule_index.items()},
+                   mod_index={k: tuple(v) for k, v in mod_index.items()},
+                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm))
+
+
+@dataclass(frozen=True, eq=False)
+class _Prefilter:
+    """Raw (folded, not yet normalised) words that can become one of a set of trigger words.
+
+    ``keys``: a raw word that alone can become a trigger ("kill", "kms", "slef", "ll" for "will").
+    ``pairs``: two raw words that together can (the two-word slang "sewer slide", "my self"); a sentence
+    is a candidate only when both are present, so common words such as "my" or "i" cost nothing.
+    """
+
+    keys: frozenset[str]
+    firsts: frozenset[str]
+    pairs: Mapping[str, frozenset[str]]
+
+    def hit(self, raw_words: list[str]) -> bool:
+        if not self.keys.isdisjoint(raw_words):
+            return True
+        if self.firsts.isdisjoint(raw_words):
+            return False
+        present = set(raw_words)
+        return any(not self.pairs[w].isdisjoint(present) for w in self.firsts.intersection(present))
+
+
+def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
+    keys = {t for t in triggers if t.isalpha()}
     for raw, rep in norm.direct.items():
-        if any(w in index for w in rep) and raw.isalpha():
+        if raw.isalpha() and any(w in triggers for w in rep):
             keys.add(raw)
+    # Words that contractions expand to: "she'll" -> "she will", "won't" -> "will not".
+    for suf, reps in _SUFFIX.items():
+        if any(w in triggers for w in reps):
+            keys.add(suf)
+    for base, full in _NT_BASE.items():
+        if full in triggers:
+            keys.add(base)
+    if "not" in triggers:
+        keys.add("t")
+    if "is" in triggers or "us" in triggers:
+        keys.add("s")
+
+    def forms(w: str) -> set[str]:
+        return {w} | {raw for raw, r in norm.direct.items() if r == (w,) and raw.isalpha()}
+
+    pairs: dict[str, set[str]] = {}
     for (a, b), rep in norm.bigrams.items():
-        if any(w in index for w in rep):
-            keys.update(x for x in (a, b) if x.isalpha())
-    object.__setattr__(lex, "_keys", frozenset(keys))
-    return lex
+        if any(w in triggers for w in rep):
+            for fa in forms(a):
+                if fa.isalpha():
+                    pairs.setdefault(fa, set()).update(x for x in forms(b) if x.isalpha())
+    return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()})
 
 
 def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
@@ -917,56 +985,90 @@ def _screen(text: str, lex: Lexicon) -> Screening:
     if not text or not text.strip():
         return Screening(flags=())
     folded = _fold(text)
-    keys: frozenset[str] = getattr(lex, "_keys")
-    has_quote_q = lex.ctx.question.search(folded) is not None
-    if not (set(_FAST_WORD_RE.findall(folded)) & keys) and not _WEIRD_RE.search(folded):
+    pre_r, pre_m = lex.pre_rules, lex.pre_mods
+    assert pre_r is not None and pre_m is not None
+    # First pass over the whole entry: raw words only, no normalisation.
+    weird_at = [m.start() for m in _WEIRD_RE.finditer(folded)]
+    weird = bool(weird_at)
+    if not weird and not pre_r.hit(_FAST_WORD_RE.findall(folded)):
         return Screening(flags=())
     sents = _sentences(text, folded)
-    ctx = lex.ctx
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
+    raw_words: list[list[str]] = []
+    done: dict[int, tuple[list[str], list[tuple[int, int]], str]] = {}
     for si, sent in enumerate(sents):
         seg = folded[sent.start:sent.end]
-        if not (set(_FAST_WORD_RE.findall(seg)) & keys) and not _WEIRD_RE.search(seg):
-            continue
-        words, spans = lex.norm.tokens(seg)
-        if not words:
-            continue
-        cand: set[int] = set()
-        for w in words:
-            r = lex.index.get(w)
-            if r:
-                cand.update(r)
-        if not cand:
-            continue
-        norm = " ".join(words)
-        normed[si] = norm
-        starts = []
-        p = 0
-        for w in words:
-            starts.append(p)
-            p += len(w) + 1
-        original = text[sent.start:sent.end]
-        for ri in sorted(cand):
-            rule = lex.rules[ri]
-            for pat in rule.patterns:
-                for m in pat.finditer(norm):
-                    if m.end() == m.start():
-                        continue
-                    i0 = bisect.bisect_right(starts, m.start()) - 1
-                    i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
-                    i1 = min(i1, len(words))
-                    discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
-                    if rule.modifier:
-                        if discount is None:
-                            mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
-                        continue
-                    o0, o1 = spans[i0][0], spans[i1 - 1][1]
-                    hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
-    if has_quote_q:
+        rw = _FAST_WORD_RE.findall(seg)
+        raw_words.append(rw)
+        if pre_r.hit(rw) or (weird and _weird_in(weird_at, folded, sent)):
+            _run(lex, lex.rule_index, si, sent, text, folded, hits, mods, normed, done)
+    if not hits:
+        return Screening(flags=())
+    if lex.ctx.question.search(folded) is not None:
         _quoted_questions(hits, sents, folded, lex, normed)
+    # Modifiers only raise the severity of a flag: look for them only when there is one.
+    if any(h.discount is None for h in hits):
+        for si, sent in enumerate(sents):
+            if pre_m.hit(raw_words[si]) or (weird and _weird_in(weird_at, folded, sent)):
+                _run(lex, lex.mod_index, si, sent, text, folded, hits, mods, normed, done)
     return _combine(hits, mods)
+
+
+def _weird_in(weird_at: list[int], folded: str, sent: _Sent) -> bool:
+    """Obfuscation inside the sentence (matches found on the whole entry; re-checked at the edges)."""
+    k = bisect.bisect_left(weird_at, sent.start)
+    if k < len(weird_at) and weird_at[k] < sent.end:
+        return True
+    # A match that began just before the sentence may hide one inside it (finditer does not overlap).
+    return k > 0 and weird_at[k - 1] > sent.start - 12 and _WEIRD_RE.search(folded, sent.start, sent.end) is not None
+
+
+def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
+         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
+         done: dict[int, tuple[list[str], list[tuple[int, int]], str]]) -> None:
+    """Try the rules of ``index`` whose triggers occur in sentence ``si``."""
+    got = done.get(si)
+    if got is None:
+        words, spans = lex.norm.tokens(folded[sent.start:sent.end])
+        got = done[si] = (words, spans, " ".join(words))
+    words, spans, norm = got
+    if not words:
+        return
+    cand: set[int] = set()
+    for w in set(words).intersection(index):
+        cand.update(index[w])
+    if not cand:
+        return
+    normed[si] = norm
+    starts: list[int] | None = None
+    original = text[sent.start:sent.end]
+    ctx = lex.ctx
+    for ri in sorted(cand):
+        rule = lex.rules[ri]
+        if rule.probe is not None and rule.probe.search(norm) is None:
+            continue
+        for pat in rule.patterns:
+            for m in pat.finditer(norm):
+                if m.end() == m.start():
+                    continue
+                if starts is None:
+                    starts = []
+                    p = 0
+                    for w in words:
+                        starts.append(p)
+                        p += len(w) + 1
+                i0 = bisect.bisect_right(starts, m.start()) - 1
+                i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
+                i1 = min(i1, len(words))
+                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                if rule.modifier:
+                    if discount is None:
+                        mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
+                    continue
+                o0, o1 = spans[i0][0], spans[i1 - 1][1]
+                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
 
 
 def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
