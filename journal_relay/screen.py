@@ -194,11 +194,16 @@ _TOKEN_RE = re.compile(
     r"|[^\W\d_](?:[^\W_]|'(?=[^\W_]))*"
 )
 _FAST_WORD_RE = re.compile(r"[a-z]+")
+# Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
+_ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
+_BANG_RE = re.compile(r"[a-z]![a-z]")
 # Obfuscation that the word-set check cannot see: leet inside a word, tripled letters, spaced letters.
 _WEIRD_RE = re.compile(
     r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]|([a-z])\1\1"
     r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
 )
+# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.
+_WEIRD_PLAIN_RE = re.compile(r"([a-z])\1\1|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "l", "8": "b", "9": "g", "+": "t"})
 _LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
@@ -981,38 +986,70 @@ def _raise(sev: str, steps: int) -> str:
     return SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(sev) + steps)]
 
 
+def _weird_spans(folded: str) -> list[int]:
+    """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry."""
+    if _ODD_RE.search(folded) or ("!" in folded and _BANG_RE.search(folded)):
+        return [m.start() for m in _WEIRD_RE.finditer(folded)]
+    return [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+
+
+def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> set[int]:
+    """Sentences holding a raw word that can become a trigger: found with str.find over the entry."""
+    present = set(pre.keys.intersection(words))
+    if not pre.firsts.isdisjoint(words):
+        have = set(words)
+        for f in pre.firsts.intersection(have):
+            present.update(pre.pairs[f].intersection(have))
+    out: set[int] = set()
+    if not present:
+        return out
+    starts = [st.start for st in sents]
+    n = len(folded)
+    for w in present:
+        k = len(w)
+        pos = folded.find(w)
+        while pos >= 0:
+            end = pos + k
+            if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
+                si = bisect.bisect_right(starts, pos) - 1
+                if si >= 0 and pos < sents[si].end:
+                    out.add(si)
+            pos = folded.find(w, end)
+    return out
+
+
 def _screen(text: str, lex: Lexicon) -> Screening:
     if not text or not text.strip():
         return Screening(flags=())
     folded = _fold(text)
     pre_r, pre_m = lex.pre_rules, lex.pre_mods
     assert pre_r is not None and pre_m is not None
-    # First pass over the whole entry: raw words only, no normalisation.
-    weird_at = [m.start() for m in _WEIRD_RE.finditer(folded)]
-    weird = bool(weird_at)
-    if not weird and not pre_r.hit(_FAST_WORD_RE.findall(folded)):
+    # First pass over the whole entry: raw words only, no splitting and no normalisation.
+    weird_at = _weird_spans(folded)
+    words = _FAST_WORD_RE.findall(folded)
+    if not weird_at and not pre_r.hit(words):
         return Screening(flags=())
     sents = _sentences(text, folded)
+    cand = _candidates(pre_r, words, folded, sents)
+    if weird_at:
+        cand.update(si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent))
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    raw_words: list[list[str]] = []
     done: dict[int, tuple[list[str], list[tuple[int, int]], str]] = {}
-    for si, sent in enumerate(sents):
-        seg = folded[sent.start:sent.end]
-        rw = _FAST_WORD_RE.findall(seg)
-        raw_words.append(rw)
-        if pre_r.hit(rw) or (weird and _weird_in(weird_at, folded, sent)):
-            _run(lex, lex.rule_index, si, sent, text, folded, hits, mods, normed, done)
+    for si in sorted(cand):
+        _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=())
     if lex.ctx.question.search(folded) is not None:
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     if any(h.discount is None for h in hits):
-        for si, sent in enumerate(sents):
-            if pre_m.hit(raw_words[si]) or (weird and _weird_in(weird_at, folded, sent)):
-                _run(lex, lex.mod_index, si, sent, text, folded, hits, mods, normed, done)
+        mcand = _candidates(pre_m, words, folded, sents)
+        if weird_at:
+            mcand.update(si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent))
+        for si in sorted(mcand):
+            _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done)
     return _combine(hits, mods)
 
 
