@@ -672,6 +672,8 @@ class _Prefilter:
     keys: frozenset[str]
     firsts: frozenset[str]
     pairs: Mapping[str, frozenset[str]]
+    # Raw word -> the trigger words it can become (for the second word of a pair: the pair's words).
+    becomes: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def hit(self, raw_words: list[str]) -> bool:
         if not self.keys.isdisjoint(raw_words):
@@ -684,20 +686,24 @@ class _Prefilter:
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
     keys = {t for t in triggers if t.isalpha()}
+    becomes: dict[str, set[str]] = {t: {t} for t in keys}
     for raw, rep in norm.direct.items():
         if raw.isalpha() and any(w in triggers for w in rep):
             keys.add(raw)
+            becomes.setdefault(raw, set()).update(w for w in rep if w in triggers)
     # Words that contractions expand to: "she'll" -> "she will", "won't" -> "will not".
     for suf, reps in _SUFFIX.items():
         if any(w in triggers for w in reps):
             keys.add(suf)
+            becomes.setdefault(suf, set()).update(w for w in reps if w in triggers)
     for base, full in _NT_BASE.items():
         if full in triggers:
             keys.add(base)
-    if "not" in triggers:
-        keys.add("t")
-    if "is" in triggers or "us" in triggers:
-        keys.add("s")
+            becomes.setdefault(base, set()).add(full)
+    for raw, ws in (("t", ("not",)), ("s", ("is", "us"))):
+        if any(w in triggers for w in ws):
+            keys.add(raw)
+            becomes.setdefault(raw, set()).update(w for w in ws if w in triggers)
 
     def forms(w: str) -> set[str]:
         return {w} | {raw for raw, r in norm.direct.items() if r == (w,) and raw.isalpha()}
@@ -708,7 +714,10 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
             for fa in forms(a):
                 if fa.isalpha():
                     pairs.setdefault(fa, set()).update(x for x in forms(b) if x.isalpha())
-    return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()})
+            for fb in forms(b):
+                becomes.setdefault(fb, set()).update(w for w in rep if w in triggers)
+    return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
+                      {k: frozenset(v) for k, v in becomes.items()})
 
 
 def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
@@ -993,14 +1002,14 @@ def _weird_spans(folded: str) -> list[int]:
     return [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
 
 
-def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> set[int]:
+def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
     """Sentences holding a raw word that can become a trigger: found with str.find over the entry."""
     present = set(pre.keys.intersection(words))
     if not pre.firsts.isdisjoint(words):
         have = set(words)
         for f in pre.firsts.intersection(have):
             present.update(pre.pairs[f].intersection(have))
-    out: set[int] = set()
+    out: dict[int, set[str]] = {}
     if not present:
         return out
     starts = [st.start for st in sents]
@@ -1013,7 +1022,7 @@ def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sen
             if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
                 si = bisect.bisect_right(starts, pos) - 1
                 if si >= 0 and pos < sents[si].end:
-                    out.add(si)
+                    out.setdefault(si, set()).add(w)
             pos = folded.find(w, end)
     return out
 
@@ -1030,9 +1039,9 @@ def _screen(text: str, lex: Lexicon) -> Screening:
     if not weird_at and not pre_r.hit(words):
         return Screening(flags=())
     sents = _sentences(text, folded)
-    cand = _candidates(pre_r, words, folded, sents)
-    if weird_at:
-        cand.update(si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent))
+    cand = set(_candidates(pre_r, words, folded, sents))
+    weird_sents = {si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent)} if weird_at else set()
+    cand |= weird_sents
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
@@ -1044,12 +1053,22 @@ def _screen(text: str, lex: Lexicon) -> Screening:
     if lex.ctx.question.search(folded) is not None:
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
+    # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
+    # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
         mcand = _candidates(pre_m, words, folded, sents)
-        if weird_at:
-            mcand.update(si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent))
-        for si in sorted(mcand):
-            _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done)
+        found: set[tuple[str, str]] = set()
+        for si in sorted(set(mcand) | weird_sents):
+            if si in weird_sents:
+                skip: set[int] = set()
+            else:
+                maybe = {ri for raw in mcand[si] for t in pre_m.becomes.get(raw, ()) for ri in lex.mod_index[t]}
+                skip = {ri for ri in maybe if (lex.rules[ri].category, lex.rules[ri].kind) in found}
+                if skip == maybe:
+                    continue
+            n0 = len(mods)
+            _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done, skip)
+            found.update((r.category, r.kind) for r, _m, _s in mods[n0:])
     return _combine(hits, mods)
 
 
@@ -1064,8 +1083,8 @@ def _weird_in(weird_at: list[int], folded: str, sent: _Sent) -> bool:
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
          hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
-         done: dict[int, tuple[list[str], list[tuple[int, int]], str]]) -> None:
-    """Try the rules of ``index`` whose triggers occur in sentence ``si``."""
+         done: dict[int, tuple[list[str], list[tuple[int, int]], str]], skip: set[int] | None = None) -> None:
+    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
     got = done.get(si)
     if got is None:
         words, spans = lex.norm.tokens(folded[sent.start:sent.end])
@@ -1074,8 +1093,12 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     if not words:
         return
     cand: set[int] = set()
-    for w in set(words).intersection(index):
-        cand.update(index[w])
+    for w in set(words):  # (set.intersection(dict) would walk the whole index)
+        r = index.get(w)
+        if r:
+            cand.update(r)
+    if skip:
+        cand -= skip
     if not cand:
         return
     normed[si] = norm
