@@ -129,6 +129,9 @@ class Lexicon:
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     pre_rules: "_Prefilter | None" = field(default=None, repr=False)
     pre_mods: "_Prefilter | None" = field(default=None, repr=False)
+    # Two-word triggers by their first word: first -> ((second, "first second"), ...)
+    rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -509,10 +512,12 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         raise LexiconError(f"{where}: 'negatable' must be true or false")
     triggers: set[str] = set()
     for t in _strlist(raw.get("triggers"), where, "triggers"):
-        t = t.strip().lower()
-        if not re.fullmatch(r"[a-z]+\*?", t):
-            raise LexiconError(f"{where}: trigger {t!r} must be one lower-case word, optionally ending in *")
-        triggers |= _inflect(t[:-1]) if t.endswith("*") else {t}
+        t = " ".join(t.lower().split())
+        if not re.fullmatch(r"[a-z]+\*?(?: [a-z]+\*?)?", t):
+            raise LexiconError(f"{where}: trigger {t!r} must be one or two lower-case words, each optionally "
+                               f"ending in *")
+        forms = [_inflect(x[:-1]) if x.endswith("*") else {x} for x in t.split()]
+        triggers |= forms[0] if len(forms) == 1 else {f"{a} {b}" for a in forms[0] for b in forms[1]}
     if not triggers:
         raise LexiconError(f"{where}: needs at least one trigger word (the index that selects the rule)")
     patterns = tuple(_compile(p, macros, where) for p in _strlist(raw.get("patterns"), where, "patterns"))
@@ -657,7 +662,17 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources,
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
-                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm))
+                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm),
+                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index))
+
+
+def _pair_index(index: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t in index:
+        if " " in t:
+            a, b = t.split(" ")
+            out.setdefault(a, []).append((b, t))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -685,37 +700,54 @@ class _Prefilter:
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
-    keys = {t for t in triggers if t.isalpha()}
-    becomes: dict[str, set[str]] = {t: {t} for t in keys}
-    for raw, rep in norm.direct.items():
-        if raw.isalpha() and any(w in triggers for w in rep):
-            keys.add(raw)
-            becomes.setdefault(raw, set()).update(w for w in rep if w in triggers)
-    # Words that contractions expand to: "she'll" -> "she will", "won't" -> "will not".
-    for suf, reps in _SUFFIX.items():
-        if any(w in triggers for w in reps):
-            keys.add(suf)
-            becomes.setdefault(suf, set()).update(w for w in reps if w in triggers)
-    for base, full in _NT_BASE.items():
-        if full in triggers:
-            keys.add(base)
-            becomes.setdefault(base, set()).add(full)
-    for raw, ws in (("t", ("not",)), ("s", ("is", "us"))):
-        if any(w in triggers for w in ws):
-            keys.add(raw)
-            becomes.setdefault(raw, set()).update(w for w in ws if w in triggers)
+    """Which raw words (or raw pairs) can become the trigger words or two-word triggers ``triggers``."""
+    singles = {t for t in triggers if " " not in t}
+    doubles = [tuple(t.split(" ")) for t in triggers if " " in t]
+    needed = singles | {w for d in doubles for w in d}
 
     def forms(w: str) -> set[str]:
         return {w} | {raw for raw, r in norm.direct.items() if r == (w,) and raw.isalpha()}
 
+    # prod[w]: raw words from which normalisation can produce the word w.
+    prod: dict[str, set[str]] = {w: {w} for w in needed}
+    for raw, rep in norm.direct.items():
+        if raw.isalpha():
+            for w in needed.intersection(rep):
+                prod[w].add(raw)
+    # Words that contractions expand to: "she'll" -> "she will", "won't" -> "will not".
+    for suf, reps in _SUFFIX.items():
+        for w in needed.intersection(reps):
+            prod[w].add(suf)
+    for base, full in _NT_BASE.items():
+        if full in needed:
+            prod[full].add(base)
+    for raw, ws in (("t", ("not",)), ("s", ("is", "us"))):
+        for w in needed.intersection(ws):
+            prod[w].add(raw)
+    keys: set[str] = set()
+    becomes: dict[str, set[str]] = {}
+    for w in singles:
+        keys |= prod[w]
+        for r in prod[w]:
+            becomes.setdefault(r, set()).add(w)
     pairs: dict[str, set[str]] = {}
+    # Two-word slang ("my self" -> "myself"): both raw words must be there.
     for (a, b), rep in norm.bigrams.items():
-        if any(w in triggers for w in rep):
+        made = singles.intersection(rep)
+        if made:
             for fa in forms(a):
                 if fa.isalpha():
                     pairs.setdefault(fa, set()).update(x for x in forms(b) if x.isalpha())
             for fb in forms(b):
-                becomes.setdefault(fb, set()).update(w for w in rep if w in triggers)
+                becomes.setdefault(fb, set()).update(made)
+        for w in needed.intersection(rep):  # for two-word triggers a superset is enough
+            prod[w] |= forms(a) | forms(b)
+    # Two-word triggers ("my phone"): both raw words must be there.
+    for a, b in doubles:
+        for fa in prod[a]:
+            pairs.setdefault(fa, set()).update(prod[b])
+        for fb in prod[b]:
+            becomes.setdefault(fb, set()).add(f"{a} {b}")
     return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
                       {k: frozenset(v) for k, v in becomes.items()})
 
@@ -1093,10 +1125,19 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     if not words:
         return
     cand: set[int] = set()
+    pairs = lex.mod_pairs if index is lex.mod_index else lex.rule_pairs
+    padded = None
     for w in set(words):  # (set.intersection(dict) would walk the whole index)
         r = index.get(w)
         if r:
             cand.update(r)
+        pr = pairs.get(w)
+        if pr:
+            if padded is None:
+                padded = f" {norm} "
+            for second, key in pr:
+                if f" {w} {second} " in padded:
+                    cand.update(index[key])
     if skip:
         cand -= skip
     if not cand:
