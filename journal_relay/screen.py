@@ -738,16 +738,16 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
             for fa in forms(a):
                 if fa.isalpha():
                     pairs.setdefault(fa, set()).update(x for x in forms(b) if x.isalpha())
-            for fb in forms(b):
-                becomes.setdefault(fb, set()).update(made)
+            for fx in forms(a) | forms(b):
+                becomes.setdefault(fx, set()).update(made)
         for w in needed.intersection(rep):  # for two-word triggers a superset is enough
             prod[w] |= forms(a) | forms(b)
     # Two-word triggers ("my phone"): both raw words must be there.
     for a, b in doubles:
         for fa in prod[a]:
             pairs.setdefault(fa, set()).update(prod[b])
-        for fb in prod[b]:
-            becomes.setdefault(fb, set()).add(f"{a} {b}")
+        for fx in prod[a] | prod[b]:
+            becomes.setdefault(fx, set()).add(f"{a} {b}")
     return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
                       {k: frozenset(v) for k, v in becomes.items()})
 
@@ -1034,28 +1034,51 @@ def _weird_spans(folded: str) -> list[int]:
     return [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
 
 
+def _find_words(w: str, folded: str) -> Iterator[int]:
+    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in ``folded``."""
+    k, n = len(w), len(folded)
+    pos = folded.find(w)
+    while pos >= 0:
+        end = pos + k
+        if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
+            yield pos
+        pos = folded.find(w, end)
+
+
 def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
-    """Sentences holding a raw word that can become a trigger: found with str.find over the entry."""
+    """Sentences holding raw words that can become a trigger (sentence -> those raw words).
+
+    Single words are found with str.find over the whole entry.  For a pair (two-word slang or a two-word
+    trigger) the longer word is found the same way and the sentence is kept if it also holds the other.
+    """
     present = set(pre.keys.intersection(words))
+    anchors: dict[str, set[str]] = {}
     if not pre.firsts.isdisjoint(words):
         have = set(words)
         for f in pre.firsts.intersection(have):
-            present.update(pre.pairs[f].intersection(have))
+            for b in pre.pairs[f].intersection(have):
+                a, o = (f, b) if len(f) >= len(b) else (b, f)
+                anchors.setdefault(a, set()).add(o)
     out: dict[int, set[str]] = {}
-    if not present:
+    if not present and not anchors:
         return out
     starts = [st.start for st in sents]
-    n = len(folded)
-    for w in present:
-        k = len(w)
-        pos = folded.find(w)
-        while pos >= 0:
-            end = pos + k
-            if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
-                si = bisect.bisect_right(starts, pos) - 1
-                if si >= 0 and pos < sents[si].end:
-                    out.setdefault(si, set()).add(w)
-            pos = folded.find(w, end)
+    seg_words: dict[int, set[str]] = {}
+    for w in present | set(anchors):
+        partners = anchors.get(w)
+        for pos in _find_words(w, folded):
+            si = bisect.bisect_right(starts, pos) - 1
+            if si < 0 or pos >= sents[si].end:
+                continue
+            if w in present:
+                out.setdefault(si, set()).add(w)
+            if partners:
+                sw = seg_words.get(si)
+                if sw is None:
+                    sw = seg_words[si] = set(_FAST_WORD_RE.findall(folded, sents[si].start, sents[si].end))
+                got = partners.intersection(sw)
+                if got:
+                    out.setdefault(si, set()).update(got | {w})
     return out
 
 
