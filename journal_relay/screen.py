@@ -1045,40 +1045,58 @@ def _find_words(w: str, folded: str) -> Iterator[int]:
         pos = folded.find(w, end)
 
 
+_PAIR_RE_CACHE: dict[tuple[str, str], re.Pattern[str]] = {}
+
+
+def _pair_re(a: str, b: str) -> re.Pattern[str]:
+    got = _PAIR_RE_CACHE.get((a, b))
+    if got is None:
+        if len(_PAIR_RE_CACHE) > 5000:
+            _PAIR_RE_CACHE.clear()
+        got = _PAIR_RE_CACHE[(a, b)] = re.compile(
+            re.escape(a) + r"[^a-z]+(?:[a-z]+[^a-z]+)?" + re.escape(b) + r"(?![a-z])")
+    return got
+
+
 def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
-    Single words are found with str.find over the whole entry.  For a pair (two-word slang or a two-word
-    trigger) the longer word is found the same way and the sentence is kept if it also holds the other.
+    Single words are found with str.find over the whole entry.  A pair (two-word slang or a two-word
+    trigger) counts where its second raw word follows the first within two words: such pairs are first
+    looked for in the entry's word list, then found in the text.
     """
     present = set(pre.keys.intersection(words))
-    anchors: dict[str, set[str]] = {}
+    pairs: set[tuple[str, str]] = set()
     if not pre.firsts.isdisjoint(words):
-        have = set(words)
-        for f in pre.firsts.intersection(have):
-            for b in pre.pairs[f].intersection(have):
-                a, o = (f, b) if len(f) >= len(b) else (b, f)
-                anchors.setdefault(a, set()).add(o)
+        firsts, table = pre.firsts, pre.pairs
+        for k, w in enumerate(words):
+            if w in firsts:
+                second = table[w]
+                for x in words[k + 1:k + 3]:
+                    if x in second:
+                        pairs.add((w, x))
     out: dict[int, set[str]] = {}
-    if not present and not anchors:
+    if not present and not pairs:
         return out
     starts = [st.start for st in sents]
-    seg_words: dict[int, set[str]] = {}
-    for w in present | set(anchors):
-        partners = anchors.get(w)
+
+    def sentence(pos: int) -> int:
+        si = bisect.bisect_right(starts, pos) - 1
+        return si if si >= 0 and pos < sents[si].end else -1
+
+    for w in present:
         for pos in _find_words(w, folded):
-            si = bisect.bisect_right(starts, pos) - 1
-            if si < 0 or pos >= sents[si].end:
-                continue
-            if w in present:
+            si = sentence(pos)
+            if si >= 0:
                 out.setdefault(si, set()).add(w)
-            if partners:
-                sw = seg_words.get(si)
-                if sw is None:
-                    sw = seg_words[si] = set(_FAST_WORD_RE.findall(folded, sents[si].start, sents[si].end))
-                got = partners.intersection(sw)
-                if got:
-                    out.setdefault(si, set()).update(got | {w})
+    for a, b in pairs:
+        for m in _pair_re(a, b).finditer(folded):
+            pos = m.start()
+            if pos and "a" <= folded[pos - 1] <= "z":
+                continue
+            si = sentence(pos)
+            if si >= 0:
+                out.setdefault(si, set()).update((a, b))
     return out
 
 
