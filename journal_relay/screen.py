@@ -1100,7 +1100,9 @@ def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sen
     return out
 
 
-def _screen(text: str, lex: Lexicon) -> Screening:
+def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
+    """``exhaustive`` (tests only): no shortcuts -- every sentence is normalised and looked at, and the
+    result must be the same as with the shortcuts."""
     if not text or not text.strip():
         return Screening(flags=())
     folded = _fold(text)
@@ -1109,10 +1111,10 @@ def _screen(text: str, lex: Lexicon) -> Screening:
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
     weird_at = _weird_spans(folded)
     words = _FAST_WORD_RE.findall(folded)
-    if not weird_at and not pre_r.hit(words):
+    if not weird_at and not pre_r.hit(words) and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
-    cand = set(_candidates(pre_r, words, folded, sents))
+    cand = set(_candidates(pre_r, words, folded, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = {si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent)} if weird_at else set()
     cand |= weird_sents
     hits: list[_Hit] = []
@@ -1131,6 +1133,8 @@ def _screen(text: str, lex: Lexicon) -> Screening:
     if any(h.discount is None for h in hits):
         mcand = _candidates(pre_m, words, folded, sents)
         found: set[tuple[str, str]] = set()
+        if exhaustive:
+            weird_sents = set(range(len(sents)))
         for si in sorted(set(mcand) | weird_sents):
             if si in weird_sents:
                 skip: set[int] = set()
