@@ -28,11 +28,12 @@ import json
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
 CATEGORIES = ("self", "others", "danger")
@@ -119,16 +120,16 @@ class SafetyExample:
 class Lexicon:
     rules: tuple[Rule, ...]
     index: Mapping[str, tuple[int, ...]]  # trigger token -> rule positions
-    norm: "_Normaliser"
-    ctx: "_Context"
+    norm: _Normaliser
+    ctx: _Context
     safety: tuple[SafetyExample, ...] = ()
     sources: tuple[str, ...] = ()
     # Built by _assemble: flagging rules and modifiers are indexed and pre-checked separately, because
     # modifiers only matter once an entry has a flag.
     rule_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
-    pre_rules: "_Prefilter | None" = field(default=None, repr=False)
-    pre_mods: "_Prefilter | None" = field(default=None, repr=False)
+    pre_rules: _Prefilter | None = field(default=None, repr=False)
+    pre_mods: _Prefilter | None = field(default=None, repr=False)
     # Two-word triggers by their first word: first -> ((second, "first second"), ...)
     rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
     mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
@@ -353,7 +354,7 @@ class _Normaliser:
         if len(words) == len(raws) and () not in outs:
             spans = rspans  # one word per token: the usual case
         else:
-            spans = [sp for o, sp in zip(outs, rspans) for _ in o]
+            spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
         if self._bigram_re is not None and self._bigram_re.search(" ".join(words)):
             i = 0
@@ -843,7 +844,8 @@ def load_lexicon(practice_file: Path | None = None) -> Lexicon:
 
 
 def _check_practice(lex: Lexicon, base: Lexicon, src: str, disable: list[str], weights: Mapping[str, str]) -> None:
-    changed = ", ".join([f"disabled {d}" for d in disable] + [f"{k} -> {v}" for k, v in weights.items()]) or "added rules"
+    changed = (", ".join([f"disabled {d}" for d in disable] + [f"{k} -> {v}" for k, v in weights.items()])
+               or "added rules")
     for ex in lex.safety:
         s = screen(ex.text, lexicon=lex)
         if not any(f.category == ex.category and SEVERITIES.index(f.severity) >= SEVERITIES.index(ex.min_severity)
@@ -1284,7 +1286,7 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
         top = in_cat[top_i][1]
         top_kind = next((h.rule.kind for h in final if h.rule.id == top.rule), "")
         present: dict[str, str] = {}
-        for p, f in in_cat:
+        for _p, f in in_cat:
             k = next((h.rule.kind for h in final if h.rule.id == f.rule), "")
             if k in ESCALATORS and f is not top:
                 present.setdefault(k, f"{k} ({f.match})")
@@ -1310,7 +1312,7 @@ def screen(text: str, *, lexicon: Lexicon) -> Screening:
     """Screen one entry.  Pure; never raises on any str.  Never logs the text."""
     try:
         return _screen(text if isinstance(text, str) else str(text), lexicon)
-    except Exception as exc:  # pragma: no cover - a bug must not hide an entry from the therapist
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - a bug must not hide an entry from the therapist
         return Screening(flags=(Finding("self", "medium", "engine.error", "",
                                         "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))
 
@@ -1332,10 +1334,12 @@ def screen_jsonl(lines: Iterable[str], *, lexicon: Lexicon) -> Iterator[str]:
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} is not valid JSON ({exc.__class__.__name__})"})
+            yield json.dumps({"id": None, "line": lineno,
+                              "error": f"line {lineno} is not valid JSON ({exc.__class__.__name__})"})
             continue
         if not isinstance(obj, dict):
-            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} must be a JSON object with \"id\" and \"text\""})
+            yield json.dumps({"id": None, "line": lineno,
+                              "error": f"line {lineno} must be a JSON object with \"id\" and \"text\""})
             continue
         rid = obj.get("id")
         if isinstance(rid, (dict, list)):

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journal_relay.screen import (
-    SEVERITIES, LexiconError, Screening, load_lexicon, screen, screen_jsonl, screening_to_json,
+    SEVERITIES,
+    LexiconError,
+    Screening,
+    load_lexicon,
+    screen,
+    screen_jsonl,
+    screening_to_json,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
