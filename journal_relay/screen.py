@@ -206,6 +206,7 @@ _WEIRD_RE = re.compile(
     r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]|([a-z])\1\1"
     r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
 )
+_WEIRD_ODD_RE = re.compile(r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]")
 # The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.
 _WEIRD_PLAIN_RE = re.compile(r"([a-z])\1\1|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
@@ -1030,10 +1031,20 @@ def _raise(sev: str, steps: int) -> str:
 
 
 def _weird_spans(folded: str) -> list[int]:
-    """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry."""
-    if _ODD_RE.search(folded) or ("!" in folded and _BANG_RE.search(folded)):
-        return [m.start() for m in _WEIRD_RE.finditer(folded)]
-    return [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+    """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry.
+
+    Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
+    surroundings are looked at; tripled and spaced letters need one regex pass.
+    """
+    out = [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+    odd = [m.start() for m in _ODD_RE.finditer(folded)]
+    if "!" in folded:
+        odd += [m.start() + 1 for m in _BANG_RE.finditer(folded)]
+    for p in odd:
+        m = _WEIRD_ODD_RE.search(folded, max(0, p - 2), p + 3)
+        if m:
+            out.append(m.start())
+    return sorted(set(out)) if odd else out
 
 
 def _find_words(w: str, folded: str) -> Iterator[int]:
