@@ -1265,18 +1265,22 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             best[key] = h
     kept = [best[k] for k in order]
     # A discounted finding overlapping a counting one of the same category says nothing new.
-    counting = [h for h in kept if h.discount is None]
+    # Counting findings by (sentence, category), with their rank: more severe first, then earlier.
+    groups: dict[tuple[int, str], list[tuple[_Hit, tuple[int, int]]]] = {}
+    for i, h in enumerate(kept):
+        if h.discount is None:
+            groups.setdefault((h.sent, h.rule.category), []).append((h, (SEVERITIES.index(h.rule.severity), -i)))
     final: list[_Hit] = []
-    for h in kept:
-        if h.discount is not None and any(c.sent == h.sent and c.rule.category == h.rule.category
-                                          and c.start < h.end and h.start < c.end for c in counting):
-            continue
-        # Overlapping counting findings in one category: keep the most severe.
-        if h.discount is None and any(
-                c is not h and c.sent == h.sent and c.rule.category == h.rule.category and c.start < h.end
-                and h.start < c.end and (SEVERITIES.index(c.rule.severity), -kept.index(c))
-                > (SEVERITIES.index(h.rule.severity), -kept.index(h)) for c in counting):
-            continue
+    for i, h in enumerate(kept):
+        same = groups.get((h.sent, h.rule.category), ())
+        if h.discount is not None:
+            if any(c.start < h.end and h.start < c.end for c, _r in same):
+                continue
+        else:
+            # Overlapping counting findings in one category: keep the most severe.
+            rank = (SEVERITIES.index(h.rule.severity), -i)
+            if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
+                continue
         final.append(h)
     flags: list[tuple[int, Finding]] = []
     discounted: list[Finding] = []
@@ -1288,6 +1292,7 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             discounted.append(Finding(h.rule.category, "low", h.rule.id, h.match, h.sentence,
                                       (h.discount, f"rule severity: {h.rule.severity}") + ctx))
     # Severity combination per category: the top flag rises one level per escalating element present.
+    kind_of = {h.rule.id: h.rule.kind for h in final}
     out: list[tuple[int, Finding]] = []
     for cat in CATEGORIES:
         in_cat = [(p, f) for p, f in flags if f.category == cat]
@@ -1295,10 +1300,10 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             continue
         top_i = max(range(len(in_cat)), key=lambda i: (SEVERITIES.index(in_cat[i][1].severity), -i))
         top = in_cat[top_i][1]
-        top_kind = next((h.rule.kind for h in final if h.rule.id == top.rule), "")
+        top_kind = kind_of.get(top.rule, "")
         present: dict[str, str] = {}
         for _p, f in in_cat:
-            k = next((h.rule.kind for h in final if h.rule.id == f.rule), "")
+            k = kind_of.get(f.rule, "")
             if k in ESCALATORS and f is not top:
                 present.setdefault(k, f"{k} ({f.match})")
         for rule, match, _si in mods:
