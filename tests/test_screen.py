@@ -254,6 +254,10 @@ def test_resolved_history_is_still_discounted(text):
     ("I want to set fire to his van.", "others"),
     ("He takes my wages and my bank card every Friday.", "danger"),
     ("If I leave, she says she'll take the children.", "danger"),
+    ("Nothing is ever going to change, and the pills are in the kitchen drawer.", "self"),
+    ("I keep thinking about smothering him with a pillow while he sleeps.", "others"),
+    ("I'll be waiting for that guy after work with a bat.", "others"),
+    ("They would honestly be better off without me dragging them down.", "self"),
 ])
 def test_round2_kinds_flag(text, category):
     assert _one(text).top_category == category
@@ -265,6 +269,14 @@ def test_round2_kinds_flag(text, category):
     "We stood on the roof terrace for the view.",
     "She took my phone to show me a video of her cat.",
     "I'd rather die than go to that quiz again.",
+    "Things will get better, I took my tablets today.",
+    "I think about hurting her feelings when I cancel plans.",
+    "If I leave early she'll make sure dinner is ready.",
+    "I wrote a last message to my old team before I left the company.",
+    "In case I forget, I wrote notes for when I'm gone on holiday.",
+    "We were on the balcony thinking about jumping into the pool.",
+    "We had lunch at the top of the cliff.",
+    "The world would be better off without me complaining all the time.",
 ])
 def test_round2_hard_negatives(text):
     assert not _one(text).flags, [f.rule for f in _one(text).flags]
