@@ -277,6 +277,8 @@ def test_round2_kinds_flag(text, category):
     "We were on the balcony thinking about jumping into the pool.",
     "We had lunch at the top of the cliff.",
     "The world would be better off without me complaining all the time.",
+    "She checks where I am every time I travel, she worries.",
+    "I slipped on the ice and cut my hand.",
 ])
 def test_round2_hard_negatives(text):
     assert not _one(text).flags, [f.rule for f in _one(text).flags]
