@@ -4,19 +4,23 @@ Pipeline for one entry (see docs/screening.md):
 
 1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded) and split it into
    sentences.  Lines quoted from an earlier message ("> ...") are marked as quoted.
-2. A cheap whole-sentence check (set intersection of its words with the trigger vocabulary, plus a
-   regex for obfuscated words) skips sentences that cannot match any rule.
+2. A cheap first pass over the raw entry finds the candidate sentences: raw words that can become a
+   trigger (str.find of the trigger words present, slang and contraction pieces included), raw word
+   pairs for two-word triggers and two-word slang (next to each other), and obfuscated stretches.
+   Other sentences are never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
-   letters collapsed and common misspellings of the core stems corrected.
-4. A trigger index (token -> rules) selects the candidate rules, so the cost per sentence does not grow
-   with the size of the lexicon; only their regexes run, on the normalised sentence.
+   letters collapsed and common misspellings of the core stems corrected (cached per token).
+4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
+   sentence does not grow with the size of the lexicon; each rule's patterns are first tried as one
+   alternation, then one by one only if that matches.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
    ``discounted`` note carrying the reason.
 6. Severity is combined per category over the whole entry: ideation plus means, intent, a time or
-   preparation raises the top finding one level for each.
+   preparation raises the top finding one level for each.  Modifiers (means, intent, time) are looked for only
+   when the entry has a flag, and only until the first one of each kind is found.
 
 Nothing here logs or prints text.
 """
