@@ -4,19 +4,23 @@ Pipeline for one entry (see docs/screening.md):
 
 1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded) and split it into
    sentences.  Lines quoted from an earlier message ("> ...") are marked as quoted.
-2. A cheap whole-sentence check (set intersection of its words with the trigger vocabulary, plus a
-   regex for obfuscated words) skips sentences that cannot match any rule.
+2. A cheap first pass over the raw entry finds the candidate sentences: raw words that can become a
+   trigger (str.find of the trigger words present, slang and contraction pieces included), raw word
+   pairs for two-word triggers and two-word slang (next to each other), and obfuscated stretches.
+   Other sentences are never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
-   letters collapsed and common misspellings of the core stems corrected.
-4. A trigger index (token -> rules) selects the candidate rules, so the cost per sentence does not grow
-   with the size of the lexicon; only their regexes run, on the normalised sentence.
+   letters collapsed and common misspellings of the core stems corrected (cached per token).
+4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
+   sentence does not grow with the size of the lexicon; each rule's patterns are first tried as one
+   alternation, then one by one only if that matches.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
    ``discounted`` note carrying the reason.
 6. Severity is combined per category over the whole entry: ideation plus means, intent, a time or
-   preparation raises the top finding one level for each.
+   preparation raises the top finding one level for each.  Modifiers (means, intent, time) are looked for only
+   when the entry has a flag, and only until the first one of each kind is found.
 
 Nothing here logs or prints text.
 """
@@ -28,10 +32,12 @@ import json
 import re
 import tomllib
 import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
 CATEGORIES = ("self", "others", "danger")
@@ -104,6 +110,7 @@ class Rule:
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
+    probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
 
 
 @dataclass(frozen=True)
@@ -117,10 +124,19 @@ class SafetyExample:
 class Lexicon:
     rules: tuple[Rule, ...]
     index: Mapping[str, tuple[int, ...]]  # trigger token -> rule positions
-    norm: "_Normaliser"
-    ctx: "_Context"
+    norm: _Normaliser
+    ctx: _Context
     safety: tuple[SafetyExample, ...] = ()
     sources: tuple[str, ...] = ()
+    # Built by _assemble: flagging rules and modifiers are indexed and pre-checked separately, because
+    # modifiers only matter once an entry has a flag.
+    rule_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    pre_rules: _Prefilter | None = field(default=None, repr=False)
+    pre_mods: _Prefilter | None = field(default=None, repr=False)
+    # Two-word triggers by their first word: first -> ((second, "first second"), ...)
+    rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -186,17 +202,26 @@ _TOKEN_RE = re.compile(
     r"|[^\W\d_](?:[^\W_]|'(?=[^\W_]))*"
 )
 _FAST_WORD_RE = re.compile(r"[a-z]+")
+# Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
+_ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
+_BANG_RE = re.compile(r"[a-z]![a-z]")
 # Obfuscation that the word-set check cannot see: leet inside a word, tripled letters, spaced letters.
 _WEIRD_RE = re.compile(
     r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]|([a-z])\1\1"
     r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
 )
+_WEIRD_ODD_RE = re.compile(r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]")
+# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.
+_WEIRD_PLAIN_RE = re.compile(r"([a-z])\1\1|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "l", "8": "b", "9": "g", "+": "t"})
 _LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
 _REPEAT3 = re.compile(r"(.)\1{2,}")
 _REPEAT2 = re.compile(r"(.)\1+")
 _PUNCT_TOKENS = frozenset(',;:"()?-\u2013\u2014')
+_PUNCT_MAP = {p: ("," if p in "-\u2013\u2014()" else p,) for p in _PUNCT_TOKENS}
+# Three one-character tokens in a row ("k i l l"): only then is the spelled-out-letters pass needed.
+_SPELLED_RE = re.compile(r"(?<![\w@$\u00b7])[\w@$\u00b7](?:[^\w@$\u00b7]{1,2}[\w@$\u00b7](?![\w@$\u00b7])){2}")
 
 _NT_BASE = {"can": "can", "won": "will", "ain": "is", "shan": "shall", "don": "do", "doesn": "does",
             "didn": "did", "isn": "is", "wasn": "was", "aren": "are", "weren": "were", "haven": "have",
@@ -218,6 +243,9 @@ class _Normaliser:
         for w in core:
             self.by_len.setdefault(len(w), []).append(w)
         self._cache: dict[str, tuple[str, ...]] = {}
+        pairs = sorted((" ".join(k) for k in bigrams), key=len, reverse=True)
+        self._bigram_re = (re.compile(r"(?:^| )(?:" + "|".join(re.escape(k) for k in pairs) + r")(?= |$)")
+                           if pairs else None)
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -306,38 +334,34 @@ class _Normaliser:
 
     # -- whole sentences -------------------------------------------------------------------------
     def tokens(self, folded: str) -> tuple[list[str], list[tuple[int, int]]]:
-        raws: list[str] = []
-        rspans: list[tuple[int, int]] = []
-        for m in _TOKEN_RE.finditer(folded):
-            raws.append(m.group())
-            rspans.append(m.span())
+        ms = list(_TOKEN_RE.finditer(folded))
+        raws = [m.group() for m in ms]
+        rspans = [m.span() for m in ms]
         # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
-        i = 0
-        while i < len(raws):
-            j = i
-            while (j < len(raws) and len(raws[j]) == 1 and raws[j] not in _PUNCT_TOKENS
-                   and (j == i or rspans[j][0] - rspans[j - 1][1] <= 2)):
-                j += 1
-            if j - i >= 3:
-                joined = "".join(raws[i:j])
-                if self._deobfuscate(joined):
-                    raws[i:j] = [joined]
-                    rspans[i:j] = [(rspans[i][0], rspans[j - 1][1])]
-                    i += 1
-                    continue
-            i = max(j, i + 1)
-        words: list[str] = []
-        spans: list[tuple[int, int]] = []
-        for raw, span in zip(raws, rspans):
-            if raw in _PUNCT_TOKENS:
-                words.append("," if raw in "-\u2013\u2014()" else raw)
-                spans.append(span)
-                continue
-            for w in self.word(raw):
-                words.append(w)
-                spans.append(span)
+        if _SPELLED_RE.search(folded):
+            i = 0
+            while i < len(raws):
+                j = i
+                while (j < len(raws) and len(raws[j]) == 1 and raws[j] not in _PUNCT_TOKENS
+                       and (j == i or rspans[j][0] - rspans[j - 1][1] <= 2)):
+                    j += 1
+                if j - i >= 3:
+                    joined = "".join(raws[i:j])
+                    if self._deobfuscate(joined):
+                        raws[i:j] = [joined]
+                        rspans[i:j] = [(rspans[i][0], rspans[j - 1][1])]
+                        i += 1
+                        continue
+                i = max(j, i + 1)
+        get = self._cache.get
+        outs = [_PUNCT_MAP.get(r) or get(r) or self.word(r) for r in raws]
+        words = list(chain.from_iterable(outs))
+        if len(words) == len(raws) and () not in outs:
+            spans = rspans  # one word per token: the usual case
+        else:
+            spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        if self.bigrams:
+        if self._bigram_re is not None and self._bigram_re.search(" ".join(words)):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -403,6 +427,7 @@ class _Context:
     past: re.Pattern[str]
     recent: re.Pattern[str]
     resolved: re.Pattern[str]
+    relapse: re.Pattern[str]
     hypothetical: re.Pattern[str]
     question: re.Pattern[str]
     affirm_next: re.Pattern[str]
@@ -493,10 +518,12 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         raise LexiconError(f"{where}: 'negatable' must be true or false")
     triggers: set[str] = set()
     for t in _strlist(raw.get("triggers"), where, "triggers"):
-        t = t.strip().lower()
-        if not re.fullmatch(r"[a-z]+\*?", t):
-            raise LexiconError(f"{where}: trigger {t!r} must be one lower-case word, optionally ending in *")
-        triggers |= _inflect(t[:-1]) if t.endswith("*") else {t}
+        t = " ".join(t.lower().split())
+        if not re.fullmatch(r"[a-z]+\*?(?: [a-z]+\*?)?", t):
+            raise LexiconError(f"{where}: trigger {t!r} must be one or two lower-case words, each optionally "
+                               f"ending in *")
+        forms = [_inflect(x[:-1]) if x.endswith("*") else {x} for x in t.split()]
+        triggers |= forms[0] if len(forms) == 1 else {f"{a} {b}" for a in forms[0] for b in forms[1]}
     if not triggers:
         raise LexiconError(f"{where}: needs at least one trigger word (the index that selects the rule)")
     patterns = tuple(_compile(p, macros, where) for p in _strlist(raw.get("patterns"), where, "patterns"))
@@ -513,8 +540,17 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         person=person, negatable=negatable, modifier=modifier, description=desc,
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
-        source=source,
+        source=source, probe=_probe(patterns),
     )
+
+
+def _probe(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+    if len(patterns) == 1:
+        return patterns[0]
+    try:
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
+    except re.error:  # e.g. a group name used twice: the patterns are simply tried one by one
+        return None
 
 
 def _read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -588,6 +624,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         past=rx("past"),
         recent=rx("recent"),
         resolved=rx("resolved"),
+        relapse=rx("relapse"),
         hypothetical=rx("hypothetical"),
         question=rx("quoted_question"),
         affirm_next=rx("affirm_next"),
@@ -598,7 +635,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
 
 
 def _safety_examples(raw: Any, source: str) -> list[SafetyExample]:
-    out = []
+    out: list[SafetyExample] = []
     if raw is None:
         return out
     if not isinstance(raw, list):
@@ -622,18 +659,103 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
         for t in r.triggers:
             index.setdefault(t, []).append(i)
     norm = _build_normaliser(norm_data, triggers)
-    lex = Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
-                  ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources)
-    # Raw words that can become a trigger after normalisation: the quick pre-check looks for these.
-    keys = set(index)
+    rule_index: dict[str, list[int]] = {}
+    mod_index: dict[str, list[int]] = {}
+    for i, r in enumerate(rules):
+        for t in r.triggers:
+            (mod_index if r.modifier else rule_index).setdefault(t, []).append(i)
+    return Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
+                   ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources,
+                   rule_index={k: tuple(v) for k, v in rule_index.items()},
+                   mod_index={k: tuple(v) for k, v in mod_index.items()},
+                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm),
+                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index))
+
+
+def _pair_index(index: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
+    out: dict[str, list[tuple[str, str]]] = {}
+    for t in index:
+        if " " in t:
+            a, b = t.split(" ")
+            out.setdefault(a, []).append((b, t))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@dataclass(frozen=True, eq=False)
+class _Prefilter:
+    """Raw (folded, not yet normalised) words that can become one of a set of trigger words.
+
+    ``keys``: a raw word that alone can become a trigger ("kill", "kms", "slef", "ll" for "will").
+    ``pairs``: two raw words that together can (the two-word slang "sewer slide", "my self"); a sentence
+    is a candidate only when both are present, so common words such as "my" or "i" cost nothing.
+    """
+
+    keys: frozenset[str]
+    firsts: frozenset[str]
+    pairs: Mapping[str, frozenset[str]]
+    # Raw word -> the trigger words it can become (for the second word of a pair: the pair's words).
+    becomes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def hit(self, raw_words: list[str]) -> bool:
+        if not self.keys.isdisjoint(raw_words):
+            return True
+        if self.firsts.isdisjoint(raw_words):
+            return False
+        present = set(raw_words)
+        return any(not self.pairs[w].isdisjoint(present) for w in self.firsts.intersection(present))
+
+
+def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
+    """Which raw words (or raw pairs) can become the trigger words or two-word triggers ``triggers``."""
+    singles = {t for t in triggers if " " not in t}
+    doubles = [tuple(t.split(" ")) for t in triggers if " " in t]
+    needed = singles | {w for d in doubles for w in d}
+
+    def forms(w: str) -> set[str]:
+        return {w} | {raw for raw, r in norm.direct.items() if r == (w,) and raw.isalpha()}
+
+    # prod[w]: raw words from which normalisation can produce the word w.
+    prod: dict[str, set[str]] = {w: {w} for w in needed}
     for raw, rep in norm.direct.items():
-        if any(w in index for w in rep) and raw.isalpha():
-            keys.add(raw)
+        if raw.isalpha():
+            for w in needed.intersection(rep):
+                prod[w].add(raw)
+    # Words that contractions expand to: "she'll" -> "she will", "won't" -> "will not".
+    for suf, reps in _SUFFIX.items():
+        for w in needed.intersection(reps):
+            prod[w].add(suf)
+    for base, full in _NT_BASE.items():
+        if full in needed:
+            prod[full].add(base)
+    for raw, ws in (("t", ("not",)), ("s", ("is", "us"))):
+        for w in needed.intersection(ws):
+            prod[w].add(raw)
+    keys: set[str] = set()
+    becomes: dict[str, set[str]] = {}
+    for w in singles:
+        keys |= prod[w]
+        for r in prod[w]:
+            becomes.setdefault(r, set()).add(w)
+    pairs: dict[str, set[str]] = {}
+    # Two-word slang ("my self" -> "myself"): both raw words must be there.
     for (a, b), rep in norm.bigrams.items():
-        if any(w in index for w in rep):
-            keys.update(x for x in (a, b) if x.isalpha())
-    object.__setattr__(lex, "_keys", frozenset(keys))
-    return lex
+        made = singles.intersection(rep)
+        if made:
+            for fa in forms(a):
+                if fa.isalpha():
+                    pairs.setdefault(fa, set()).update(x for x in forms(b) if x.isalpha())
+            for fx in forms(a) | forms(b):
+                becomes.setdefault(fx, set()).update(made)
+        for w in needed.intersection(rep):  # for two-word triggers a superset is enough
+            prod[w] |= forms(a) | forms(b)
+    # Two-word triggers ("my phone"): both raw words must be there.
+    for a, b in doubles:
+        for fa in prod[a]:
+            pairs.setdefault(fa, set()).update(prod[b])
+        for fx in prod[a] | prod[b]:
+            becomes.setdefault(fx, set()).add(f"{a} {b}")
+    return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
+                      {k: frozenset(v) for k, v in becomes.items()})
 
 
 def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
@@ -727,7 +849,8 @@ def load_lexicon(practice_file: Path | None = None) -> Lexicon:
 
 
 def _check_practice(lex: Lexicon, base: Lexicon, src: str, disable: list[str], weights: Mapping[str, str]) -> None:
-    changed = ", ".join([f"disabled {d}" for d in disable] + [f"{k} -> {v}" for k, v in weights.items()]) or "added rules"
+    changed = (", ".join([f"disabled {d}" for d in disable] + [f"{k} -> {v}" for k, v in weights.items()])
+               or "added rules")
     for ex in lex.safety:
         s = screen(ex.text, lexicon=lex)
         if not any(f.category == ex.category and SEVERITIES.index(f.severity) >= SEVERITIES.index(ex.min_severity)
@@ -835,9 +958,9 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
     for ex in rule.unless:
-        em = ex.search(norm)
-        if em:
-            return f"idiom/other sense: {em.group().strip()}", notes
+        um = ex.search(norm)
+        if um:
+            return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
     if rule.negatable:
@@ -885,17 +1008,25 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
     hm = ctx.hypothetical.search(norm) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
+    # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
+    # "after eight months clean", "first time in a year") reports that the harm is back.
+    lm = ctx.relapse.search(norm)
     pm = ctx.past.search(norm)
     if pm:
         rest = ctx.past.sub(" ", norm)
         rm = ctx.recent.search(rest)
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
+        elif lm:
+            notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
-    rm = ctx.resolved.search(norm)
-    if rm:
-        return f"resolved: {rm.group().strip()}", notes
+    sm = ctx.resolved.search(norm)
+    if sm:
+        if lm:
+            notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
+        else:
+            return f"resolved: {sm.group().strip()}", notes
     return None, notes
 
 
@@ -903,60 +1034,204 @@ def _raise(sev: str, steps: int) -> str:
     return SEVERITIES[min(len(SEVERITIES) - 1, SEVERITIES.index(sev) + steps)]
 
 
-def _screen(text: str, lex: Lexicon) -> Screening:
+def _weird_spans(folded: str) -> list[int]:
+    """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry.
+
+    Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
+    surroundings are looked at; tripled and spaced letters need one regex pass.
+    """
+    out = [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+    odd = [m.start() for m in _ODD_RE.finditer(folded)]
+    if "!" in folded:
+        odd += [m.start() + 1 for m in _BANG_RE.finditer(folded)]
+    for p in odd:
+        m = _WEIRD_ODD_RE.search(folded, max(0, p - 2), p + 3)
+        if m:
+            out.append(m.start())
+    return sorted(set(out)) if odd else out
+
+
+def _find_words(w: str, folded: str) -> Iterator[int]:
+    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in ``folded``."""
+    k, n = len(w), len(folded)
+    pos = folded.find(w)
+    while pos >= 0:
+        end = pos + k
+        if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
+            yield pos
+        pos = folded.find(w, end)
+
+
+_PAIR_RE_CACHE: dict[tuple[str, str], re.Pattern[str]] = {}
+
+
+def _pair_re(a: str, b: str) -> re.Pattern[str]:
+    got = _PAIR_RE_CACHE.get((a, b))
+    if got is None:
+        if len(_PAIR_RE_CACHE) > 5000:
+            _PAIR_RE_CACHE.clear()
+        got = _PAIR_RE_CACHE[(a, b)] = re.compile(
+            re.escape(a) + r"[^a-z]+(?:[a-z]+[^a-z]+)?" + re.escape(b) + r"(?![a-z])")
+    return got
+
+
+def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
+    """Sentences holding raw words that can become a trigger (sentence -> those raw words).
+
+    Single words are found with str.find over the whole entry.  A pair (two-word slang or a two-word
+    trigger) counts where its second raw word follows the first within two words: such pairs are first
+    looked for in the entry's word list, then found in the text.
+    """
+    present = set(pre.keys.intersection(words))
+    pairs: set[tuple[str, str]] = set()
+    if not pre.firsts.isdisjoint(words):
+        firsts, table = pre.firsts, pre.pairs
+        for k, w in enumerate(words):
+            if w in firsts:
+                second = table[w]
+                for x in words[k + 1:k + 3]:
+                    if x in second:
+                        pairs.add((w, x))
+    out: dict[int, set[str]] = {}
+    if not present and not pairs:
+        return out
+    starts = [st.start for st in sents]
+
+    def sentence(pos: int) -> int:
+        si = bisect.bisect_right(starts, pos) - 1
+        return si if si >= 0 and pos < sents[si].end else -1
+
+    for w in present:
+        for pos in _find_words(w, folded):
+            si = sentence(pos)
+            if si >= 0:
+                out.setdefault(si, set()).add(w)
+    for a, b in pairs:
+        for m in _pair_re(a, b).finditer(folded):
+            pos = m.start()
+            if pos and "a" <= folded[pos - 1] <= "z":
+                continue
+            si = sentence(pos)
+            if si >= 0:
+                out.setdefault(si, set()).update((a, b))
+    return out
+
+
+def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
+    """``exhaustive`` (tests only): no shortcuts -- every sentence is normalised and looked at, and the
+    result must be the same as with the shortcuts."""
     if not text or not text.strip():
         return Screening(flags=())
     folded = _fold(text)
-    keys: frozenset[str] = getattr(lex, "_keys")
-    has_quote_q = lex.ctx.question.search(folded) is not None
-    if not (set(_FAST_WORD_RE.findall(folded)) & keys) and not _WEIRD_RE.search(folded):
+    pre_r, pre_m = lex.pre_rules, lex.pre_mods
+    assert pre_r is not None and pre_m is not None
+    # First pass over the whole entry: raw words only, no splitting and no normalisation.
+    weird_at = _weird_spans(folded)
+    words = _FAST_WORD_RE.findall(folded)
+    if not weird_at and not pre_r.hit(words) and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
-    ctx = lex.ctx
+    cand = set(_candidates(pre_r, words, folded, sents)) if not exhaustive else set(range(len(sents)))
+    weird_sents = {si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent)} if weird_at else set()
+    cand |= weird_sents
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    for si, sent in enumerate(sents):
-        seg = folded[sent.start:sent.end]
-        if not (set(_FAST_WORD_RE.findall(seg)) & keys) and not _WEIRD_RE.search(seg):
-            continue
-        words, spans = lex.norm.tokens(seg)
-        if not words:
-            continue
-        cand: set[int] = set()
-        for w in words:
-            r = lex.index.get(w)
-            if r:
-                cand.update(r)
-        if not cand:
-            continue
-        norm = " ".join(words)
-        normed[si] = norm
-        starts = []
-        p = 0
-        for w in words:
-            starts.append(p)
-            p += len(w) + 1
-        original = text[sent.start:sent.end]
-        for ri in sorted(cand):
-            rule = lex.rules[ri]
-            for pat in rule.patterns:
-                for m in pat.finditer(norm):
-                    if m.end() == m.start():
-                        continue
-                    i0 = bisect.bisect_right(starts, m.start()) - 1
-                    i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
-                    i1 = min(i1, len(words))
-                    discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
-                    if rule.modifier:
-                        if discount is None:
-                            mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
-                        continue
-                    o0, o1 = spans[i0][0], spans[i1 - 1][1]
-                    hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
-    if has_quote_q:
+    done: dict[int, tuple[list[str], list[tuple[int, int]], str]] = {}
+    for si in sorted(cand):
+        _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
+    if not hits:
+        return Screening(flags=())
+    if lex.ctx.question.search(folded) is not None:
         _quoted_questions(hits, sents, folded, lex, normed)
+    # Modifiers only raise the severity of a flag: look for them only when there is one.
+    # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
+    # possible modifiers were all found in an earlier sentence is not even tokenised.
+    if any(h.discount is None for h in hits):
+        mcand = _candidates(pre_m, words, folded, sents)
+        found: set[tuple[str, str]] = set()
+        if exhaustive:
+            weird_sents = set(range(len(sents)))
+        for si in sorted(set(mcand) | weird_sents):
+            if si in weird_sents:
+                skip: set[int] = set()
+            else:
+                maybe = {ri for raw in mcand[si] for t in pre_m.becomes.get(raw, ()) for ri in lex.mod_index[t]}
+                skip = {ri for ri in maybe if (lex.rules[ri].category, lex.rules[ri].kind) in found}
+                if skip == maybe:
+                    continue
+            n0 = len(mods)
+            _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done, skip)
+            found.update((r.category, r.kind) for r, _m, _s in mods[n0:])
     return _combine(hits, mods)
+
+
+def _weird_in(weird_at: list[int], folded: str, sent: _Sent) -> bool:
+    """Obfuscation inside the sentence (matches found on the whole entry; re-checked at the edges)."""
+    k = bisect.bisect_left(weird_at, sent.start)
+    if k < len(weird_at) and weird_at[k] < sent.end:
+        return True
+    # A match that began just before the sentence may hide one inside it (finditer does not overlap).
+    return k > 0 and weird_at[k - 1] > sent.start - 12 and _WEIRD_RE.search(folded, sent.start, sent.end) is not None
+
+
+def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
+         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
+         done: dict[int, tuple[list[str], list[tuple[int, int]], str]], skip: set[int] | None = None) -> None:
+    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
+    got = done.get(si)
+    if got is None:
+        words, spans = lex.norm.tokens(folded[sent.start:sent.end])
+        got = done[si] = (words, spans, " ".join(words))
+    words, spans, norm = got
+    if not words:
+        return
+    cand: set[int] = set()
+    pairs = lex.mod_pairs if index is lex.mod_index else lex.rule_pairs
+    padded = None
+    for w in set(words):  # (set.intersection(dict) would walk the whole index)
+        r = index.get(w)
+        if r:
+            cand.update(r)
+        pr = pairs.get(w)
+        if pr:
+            if padded is None:
+                padded = f" {norm} "
+            for second, key in pr:
+                if f" {w} {second} " in padded:
+                    cand.update(index[key])
+    if skip:
+        cand -= skip
+    if not cand:
+        return
+    normed[si] = norm
+    starts: list[int] | None = None
+    original = text[sent.start:sent.end]
+    ctx = lex.ctx
+    for ri in sorted(cand):
+        rule = lex.rules[ri]
+        if rule.probe is not None and rule.probe.search(norm) is None:
+            continue
+        for pat in rule.patterns:
+            for m in pat.finditer(norm):
+                if m.end() == m.start():
+                    continue
+                if starts is None:
+                    starts = []
+                    p = 0
+                    for w in words:
+                        starts.append(p)
+                        p += len(w) + 1
+                i0 = bisect.bisect_right(starts, m.start()) - 1
+                i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
+                i1 = min(i1, len(words))
+                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                if rule.modifier:
+                    if discount is None:
+                        mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
+                    continue
+                o0, o1 = spans[i0][0], spans[i1 - 1][1]
+                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
 
 
 def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
@@ -994,18 +1269,22 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             best[key] = h
     kept = [best[k] for k in order]
     # A discounted finding overlapping a counting one of the same category says nothing new.
-    counting = [h for h in kept if h.discount is None]
+    # Counting findings by (sentence, category), with their rank: more severe first, then earlier.
+    groups: dict[tuple[int, str], list[tuple[_Hit, tuple[int, int]]]] = {}
+    for i, h in enumerate(kept):
+        if h.discount is None:
+            groups.setdefault((h.sent, h.rule.category), []).append((h, (SEVERITIES.index(h.rule.severity), -i)))
     final: list[_Hit] = []
-    for h in kept:
-        if h.discount is not None and any(c.sent == h.sent and c.rule.category == h.rule.category
-                                          and c.start < h.end and h.start < c.end for c in counting):
-            continue
-        # Overlapping counting findings in one category: keep the most severe.
-        if h.discount is None and any(
-                c is not h and c.sent == h.sent and c.rule.category == h.rule.category and c.start < h.end
-                and h.start < c.end and (SEVERITIES.index(c.rule.severity), -kept.index(c))
-                > (SEVERITIES.index(h.rule.severity), -kept.index(h)) for c in counting):
-            continue
+    for i, h in enumerate(kept):
+        same = groups.get((h.sent, h.rule.category), ())
+        if h.discount is not None:
+            if any(c.start < h.end and h.start < c.end for c, _r in same):
+                continue
+        else:
+            # Overlapping counting findings in one category: keep the most severe.
+            rank = (SEVERITIES.index(h.rule.severity), -i)
+            if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
+                continue
         final.append(h)
     flags: list[tuple[int, Finding]] = []
     discounted: list[Finding] = []
@@ -1017,6 +1296,7 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             discounted.append(Finding(h.rule.category, "low", h.rule.id, h.match, h.sentence,
                                       (h.discount, f"rule severity: {h.rule.severity}") + ctx))
     # Severity combination per category: the top flag rises one level per escalating element present.
+    kind_of = {h.rule.id: h.rule.kind for h in final}
     out: list[tuple[int, Finding]] = []
     for cat in CATEGORIES:
         in_cat = [(p, f) for p, f in flags if f.category == cat]
@@ -1024,10 +1304,10 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             continue
         top_i = max(range(len(in_cat)), key=lambda i: (SEVERITIES.index(in_cat[i][1].severity), -i))
         top = in_cat[top_i][1]
-        top_kind = next((h.rule.kind for h in final if h.rule.id == top.rule), "")
+        top_kind = kind_of.get(top.rule, "")
         present: dict[str, str] = {}
-        for p, f in in_cat:
-            k = next((h.rule.kind for h in final if h.rule.id == f.rule), "")
+        for _p, f in in_cat:
+            k = kind_of.get(f.rule, "")
             if k in ESCALATORS and f is not top:
                 present.setdefault(k, f"{k} ({f.match})")
         for rule, match, _si in mods:
@@ -1052,7 +1332,7 @@ def screen(text: str, *, lexicon: Lexicon) -> Screening:
     """Screen one entry.  Pure; never raises on any str.  Never logs the text."""
     try:
         return _screen(text if isinstance(text, str) else str(text), lexicon)
-    except Exception as exc:  # pragma: no cover - a bug must not hide an entry from the therapist
+    except Exception as exc:  # noqa: BLE001  # pragma: no cover - a bug must not hide an entry from the therapist
         return Screening(flags=(Finding("self", "medium", "engine.error", "",
                                         "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))
 
@@ -1074,10 +1354,12 @@ def screen_jsonl(lines: Iterable[str], *, lexicon: Lexicon) -> Iterator[str]:
         try:
             obj = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} is not valid JSON ({exc.__class__.__name__})"})
+            yield json.dumps({"id": None, "line": lineno,
+                              "error": f"line {lineno} is not valid JSON ({exc.__class__.__name__})"})
             continue
         if not isinstance(obj, dict):
-            yield json.dumps({"id": None, "line": lineno, "error": f"line {lineno} must be a JSON object with \"id\" and \"text\""})
+            yield json.dumps({"id": None, "line": lineno,
+                              "error": f"line {lineno} must be a JSON object with \"id\" and \"text\""})
             continue
         rid = obj.get("id")
         if isinstance(rid, (dict, list)):

@@ -12,7 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journal_relay.screen import (
-    SEVERITIES, LexiconError, Screening, load_lexicon, screen, screen_jsonl, screening_to_json,
+    SEVERITIES,
+    LexiconError,
+    Screening,
+    load_lexicon,
+    screen,
+    screen_jsonl,
+    screening_to_json,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -216,3 +222,114 @@ def test_eval_script_runs_and_exits_zero():
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_eval.py"), str(DATA / "labelled.jsonl")],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0 and "recall on risk items" in r.stdout
+
+
+# -- round 2: relapse context, new kinds, two-word triggers, shortcuts ------------------------------------
+
+@pytest.mark.parametrize("text", [
+    "I relapsed on Sunday and burned my arm, after six months clean.",
+    "Cut myself last week for the first time in two years.",
+    "Lost my streak yesterday, three months without hurting myself and now it's gone.",
+])
+def test_relapse_is_recent_harm_not_resolved_history(text):
+    s = _one(text)
+    assert any(f.category == "self" for f in s.flags), [f.context[0] for f in s.discounted]
+
+
+@pytest.mark.parametrize("text", [
+    "Ages ago I used to burn myself, that's all behind me now.",
+    "I've been clean from cutting for four years.",
+])
+def test_resolved_history_is_still_discounted(text):
+    s = _one(text)
+    assert not s.flags, [f.rule for f in s.flags]
+
+
+@pytest.mark.parametrize("text,category", [
+    ("Honestly my parents would manage fine if I was gone.", "self"),
+    ("I keep wishing I could just cease to exist.", "self"),
+    ("I drafted a farewell email to my friends tonight.", "self"),
+    ("I googled how many of my insulin pens it would take.", "self"),
+    ("I drove to the bridge and stood at the railing thinking about jumping.", "self"),
+    ("I want to set fire to his van.", "others"),
+    ("He takes my wages and my bank card every Friday.", "danger"),
+    ("If I leave, she says she'll take the children.", "danger"),
+    ("Nothing is ever going to change, and the pills are in the kitchen drawer.", "self"),
+    ("I keep thinking about smothering him with a pillow while he sleeps.", "others"),
+    ("I'll be waiting for that guy after work with a bat.", "others"),
+    ("They would honestly be better off without me dragging them down.", "self"),
+])
+def test_round2_kinds_flag(text, category):
+    assert _one(text).top_category == category
+
+
+@pytest.mark.parametrize("text", [
+    "The band sounded better without me on drums tonight.",
+    "I'm saving up for driving lessons.",
+    "We stood on the roof terrace for the view.",
+    "She took my phone to show me a video of her cat.",
+    "I'd rather die than go to that quiz again.",
+    "Things will get better, I took my tablets today.",
+    "I think about hurting her feelings when I cancel plans.",
+    "If I leave early she'll make sure dinner is ready.",
+    "I wrote a last message to my old team before I left the company.",
+    "In case I forget, I wrote notes for when I'm gone on holiday.",
+    "We were on the balcony thinking about jumping into the pool.",
+    "We had lunch at the top of the cliff.",
+    "The world would be better off without me complaining all the time.",
+    "She checks where I am every time I travel, she worries.",
+    "I slipped on the ice and cut my hand.",
+])
+def test_round2_hard_negatives(text):
+    assert not _one(text).flags, [f.rule for f in _one(text).flags]
+
+
+def test_two_word_triggers_in_a_practice_file(tmp_path):
+    p = _practice(tmp_path, """
+[[rule]]
+id = "self.last_bus"
+category = "self"
+severity = "high"
+kind = "passive"
+triggers = ["last bus"]
+patterns = ['\\bcatch the last bus for good\\b']
+examples = ["I might catch the last bus for good."]
+counter_examples = ["I'll catch the last bus home."]
+""")
+    lex = load_lexicon(p)
+    assert screen("I might catch the last bus for good.", lexicon=lex).flags
+    # The two words must be next to each other (after normalisation) for the rule to be tried.
+    assert "last bus" in lex.rule("self.last_bus").triggers
+    with pytest.raises(LexiconError, match="one or two lower-case words"):
+        load_lexicon(_practice(tmp_path, '[[rule]]\nid = "self.x"\ncategory = "self"\nseverity = "low"\n'
+                                         'triggers = ["a b c"]\npatterns = [\'x\']\n'))
+
+
+def _texts() -> list[str]:
+    out = []
+    for f in sorted(DATA.glob("*.jsonl")):
+        out += [json.loads(line)["text"] for line in f.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return out
+
+
+def test_shortcuts_change_nothing():
+    """The cheap first passes (raw-word look-up, pairs, modifiers only after a flag) are only shortcuts:
+    every entry screens the same as when every sentence is normalised and tried."""
+    from journal_relay.screen import _screen
+    texts = _texts()
+    entries = [" ".join(texts[i:i + 7]) for i in range(0, len(texts), 7)] + texts
+    entries += ["i w a n t to k i l l my self", "she'll end me if i go", "won't let me see anyone. he keeps my keys",
+                "I'd rather not exist\n\nmy   phone and my keys were taken", "s.u.i.c.i.d.e tn", "kms tmrw"]
+    for k, t in enumerate(entries):
+        assert screening_to_json(_screen(t, LEX)) == screening_to_json(_screen(t, LEX, exhaustive=True)), k
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["I", "my", "me", "self", "won't", "let", "phone", "keys", "if", "i", "leave", "he'll", "take", "the", "kids",
+     "end", "it", "kill", "2", "die", "tonight", "tmrw", "way", "out", "keep", "going", ",", ".", "\n", "k1ll",
+     "rope", "better", "off", "without", "gone", "how", "many", "it", "would", "take"]), max_size=30))
+def test_shortcuts_change_nothing_fuzz(parts):
+    from journal_relay.screen import _screen
+    t = " ".join(parts)
+    assert screening_to_json(_screen(t, LEX)) == screening_to_json(_screen(t, LEX, exhaustive=True))
