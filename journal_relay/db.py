@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -18,6 +18,11 @@ from journal_relay import models  # noqa: F401  (registers the tables on SQLMode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Execution option marking a session that only reads (see reading()); SQLite then begins DEFERRED.
+READ_ONLY = "journal_relay_read_only"
+# Session.info key of the writer batch's memo of look-ups (see batch_memo()).
+_BATCH_MEMO = "journal_relay_batch_memo"
 
 
 class StorageError(Exception):
@@ -43,9 +48,14 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 10.0) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # IMMEDIATE takes the write lock up front, so two writers wait for each other
+            # Writes: IMMEDIATE takes the write lock up front, so two writers wait for each other
             # instead of failing mid-transaction with 'database is locked'.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Reads: DEFERRED never takes the write lock; under WAL a reader sees the last commit and
+            # neither waits for the writer (RCPT look-ups, deliverer polls) nor holds it up.
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN DEFERRED")
+            else:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -69,8 +79,23 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
+    """A session for queries only: nothing is committed, and on SQLite it takes no write lock."""
+    with Session(engine, expire_on_commit=False, execution_options={READ_ONLY: True}) as session:
         yield session
+
+
+def batch_memo(session: Session) -> dict[Hashable, Any] | None:
+    """The writer batch's memo of look-ups (clients, senders, therapists), or None outside a writer batch.
+
+    A batch is one transaction, and on SQLite it holds the write lock from its first statement to its
+    COMMIT, so nothing another process commits (the CLI deactivating a client, changing senders) can
+    land in between: a look-up remembered for the rest of the batch is exactly what a fresh query
+    would return. On PostgreSQL (read committed) a change committed during a batch is seen from the
+    next batch on, a few milliseconds later. Intake jobs only add entries, flags and outbound rows;
+    they never change what is remembered here.
+    """
+    memo: dict[Hashable, Any] | None = session.info.get(_BATCH_MEMO)
+    return memo
 
 
 _STOP = object()
@@ -122,7 +147,7 @@ class Writer:
     def _commit_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
         done: list[tuple[Future[Any], Any]] = []
         try:
-            with Session(self._engine, expire_on_commit=False) as session:
+            with Session(self._engine, expire_on_commit=False, info={_BATCH_MEMO: {}}) as session:
                 for job, future in batch:
                     if not future.set_running_or_notify_cancel():
                         continue

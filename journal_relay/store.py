@@ -5,16 +5,21 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlmodel import Session, col, select
+from sqlalchemy import insert
+from sqlmodel import Session, SQLModel, col, select
 
+from journal_relay import db
 from journal_relay.models import Appointment, Client, Digest, Entry, Flag, Sender, Therapist
 from journal_relay.parse import ParsedMessage
 from journal_relay.screen import Screening
+
+T = TypeVar("T")
 
 
 class NotFound(LookupError):
@@ -32,6 +37,23 @@ def new_token() -> str:
 
 def normalise_address(address: str) -> str:
     return address.strip().strip("<>").lower()
+
+
+def _remembered(session: Session, key: Hashable, look_up: Callable[[], T]) -> T:
+    """`look_up()`, remembered for the rest of a writer batch (see db.batch_memo); elsewhere always asked."""
+    memo = db.batch_memo(session)
+    if memo is None:
+        return look_up()
+    if key not in memo:
+        memo[key] = look_up()
+    found: T = memo[key]
+    return found
+
+
+def _row(model: SQLModel) -> dict[str, Any]:
+    """The column values of a new model object (defaults applied), for a Core insert."""
+    return {column.name: getattr(model, column.name) for column in model.__table__.columns  # type: ignore[attr-defined]
+            if column.name != "id"}
 
 
 def check_timezone(name: str) -> str:
@@ -109,18 +131,27 @@ def client_by_token(*, session: Session, token: str) -> Client | None:
 
 def client_by_address(*, session: Session, address: str, domain: str) -> Client:
     local, _, host = normalise_address(address).rpartition("@")
-    client = client_by_token(session=session, token=local) if host == domain else None
+    client = (
+        _remembered(session, ("client", local), lambda: client_by_token(session=session, token=local))
+        if host == domain else None
+    )
     if client is None:
         raise NotFound(f"{address} is not a client's private address; see 'journal-relay client list'")
     return client
 
 
 def senders_of(*, session: Session, client_id: int) -> set[str]:
-    return set(session.exec(select(Sender.address).where(Sender.client_id == client_id)).all())
+    return _remembered(
+        session, ("senders", client_id),
+        lambda: set(session.exec(select(Sender.address).where(Sender.client_id == client_id)).all()),
+    )
 
 
 def therapist_of(*, session: Session, client: Client) -> Therapist:
-    therapist = session.get(Therapist, client.therapist_id)
+    # Remembered, not only left to the identity map: that map holds objects weakly, so between two
+    # messages of a batch the therapist would be dropped and fetched again.
+    therapist = _remembered(session, ("therapist", client.therapist_id),
+                            lambda: session.get(Therapist, client.therapist_id))
     assert therapist is not None
     return therapist
 
@@ -200,21 +231,26 @@ def record_entry(
     quarantine_reason: str,
     now: datetime,
 ) -> Recorded:
+    """Store the entry and its findings, once per client and Message-ID.
+
+    Inserted with Core statements, not the ORM unit of work: this runs for every message received, and
+    the ORM's flush cost several times the insert itself. The returned entry is not attached to the
+    session; it carries its id and every value stored.
+    """
     assert client.id is not None
-    existing = session.exec(
-        select(Entry).where(Entry.client_id == client.id, Entry.message_id == parsed.message_id[:998])
-    ).first()
-    if existing is not None:
+    message_id = parsed.message_id[:998]
+    existing_id = session.connection().execute(
+        select(Entry.id).where(Entry.client_id == client.id, Entry.message_id == message_id)
+    ).scalar()
+    if existing_id is not None:
+        existing = session.get(Entry, existing_id)
+        assert existing is not None
         return Recorded(entry=existing, new=False, first=False)
-    # Only "any accepted entry yet?" matters: stop at the first one. Counting them all read every one of the
-    # client's rows (raw bytes included) and made each new entry slower than the last.
-    accepted_before = session.exec(
-        select(Entry.id).where(Entry.client_id == client.id, Entry.status == "accepted").limit(1)
-    ).first()
+    first = not quarantine_reason and not _has_accepted_entry(session, client.id)
     entry = Entry(
         client_id=client.id,
         therapist_id=client.therapist_id,
-        message_id=parsed.message_id[:998],
+        message_id=message_id,
         received_at=now,
         envelope_from=envelope_from,
         from_address=parsed.from_addresses[0] if parsed.from_addresses else "",
@@ -228,29 +264,50 @@ def record_entry(
         quarantine_reason=quarantine_reason,
         top_severity=screening.top_severity if screening else None,
     )
-    session.add(entry)
-    session.flush()
+    key = session.connection().execute(insert(Entry), _row(entry)).inserted_primary_key
+    assert key is not None
+    entry.id = key[0]
     assert entry.id is not None
     if screening is not None:
         _add_findings(session, entry.id, screening)
-    return Recorded(entry=entry, new=True, first=not quarantine_reason and accepted_before is None)
+    return Recorded(entry=entry, new=True, first=first)
+
+
+def _has_accepted_entry(session: Session, client_id: int) -> bool:
+    """Any accepted entry yet? Stops at the first one (counting read every row, raw bytes included).
+
+    Only a yes is remembered for the batch: entries are never deleted or un-accepted, so it stays true,
+    while a no turns into a yes as soon as this batch stores one.
+    """
+    memo = db.batch_memo(session)
+    key = ("has_accepted", client_id)
+    if memo is not None and memo.get(key):
+        return True
+    found = session.connection().execute(
+        select(Entry.id).where(Entry.client_id == client_id, Entry.status == "accepted").limit(1)
+    ).first() is not None
+    if memo is not None and found:
+        memo[key] = True
+    return found
 
 
 def _add_findings(session: Session, entry_id: int, screening: Screening) -> None:
-    for finding, counted in [(f, True) for f in screening.flags] + [(f, False) for f in screening.discounted]:
-        session.add(
-            Flag(
-                entry_id=entry_id,
-                category=finding.category,
-                severity=finding.severity,
-                rule=finding.rule,
-                match=finding.match,
-                sentence=finding.sentence,
-                context="; ".join(finding.context),
-                counted=counted,
-            )
-        )
-    session.flush()
+    rows = [
+        _row(Flag(
+            entry_id=entry_id,
+            category=finding.category,
+            severity=finding.severity,
+            rule=finding.rule,
+            match=finding.match,
+            sentence=finding.sentence,
+            context="; ".join(finding.context),
+            counted=counted,
+        ))
+        for finding, counted in [(f, True) for f in screening.flags] + [(f, False) for f in screening.discounted]
+    ]
+    if rows:
+        session.flush()  # any pending ORM changes (release_entry's deletes) go first, in order
+        session.connection().execute(insert(Flag), rows)
 
 
 def undigested_entries(*, session: Session, client_id: int, until: datetime) -> Sequence[Entry]:
