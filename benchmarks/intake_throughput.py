@@ -5,6 +5,7 @@ each, their ratio, and the relay's memory (VmRSS, VmHWM) at checkpoints.
 
     python benchmarks/intake_throughput.py                      # 10 connections, 5000 messages each server
     python benchmarks/intake_throughput.py --messages 100000 --only relay   # long run: is memory flat?
+    python benchmarks/intake_throughput.py --only relay --set intake_workers=0   # any setting, for the relay
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.kill()
 
 
-def relay_env(folder: Path, port: int, log_level: str) -> dict[str, str]:
+def relay_env(folder: Path, port: int, log_level: str, extra: list[str] = ()) -> dict[str, str]:  # type: ignore[assignment]
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNAL_RELAY_")}
     env.update({
         "JOURNAL_RELAY_DATABASE_URL": f"sqlite:///{folder / 'journal.db'}",
@@ -189,6 +190,9 @@ def relay_env(folder: Path, port: int, log_level: str) -> dict[str, str]:
         "JOURNAL_RELAY_RATE_PER_SENDER_BURST": "100000000",
         "JOURNAL_RELAY_LOG_LEVEL": log_level,
     })
+    for setting in extra:
+        name, _, value = setting.partition("=")
+        env[f"JOURNAL_RELAY_{name.strip().upper()}"] = value
     return env
 
 
@@ -216,7 +220,7 @@ def run_bare(args: argparse.Namespace) -> float:
 def run_relay(args: argparse.Namespace) -> float:
     with tempfile.TemporaryDirectory(prefix="journal-relay-bench-") as folder:
         port = free_port()
-        env = relay_env(Path(folder), port, args.log_level)
+        env = relay_env(Path(folder), port, args.log_level, args.set)
         cli(env, "therapist", "add", "--name", "Dr Bench", "--email", "dr@practice.bench")
         address = cli(env, "client", "add", "--therapist", "dr@practice.bench", "--name", "Bench",
                       "--sender", SENDER)
@@ -249,12 +253,15 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000, help="messages per server (default 5000)")
     parser.add_argument("--only", choices=("bare", "relay", "both"), default="both")
     parser.add_argument("--log-level", default="INFO", help="the relay's JOURNAL_RELAY_LOG_LEVEL (default INFO)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a relay setting for this run, e.g. intake_workers=0 (repeatable)")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
         bare_server(args.bare_server)
         return
-    print(f"{args.connections} connections, {args.messages} messages of 2 KB to one client address")
+    print(f"{args.connections} connections, {args.messages} messages of 2 KB to one client address"
+          + (f"; relay settings {', '.join(args.set)}" if args.set else ""))
     bare = run_bare(args) if args.only in ("bare", "both") else None
     relay = run_relay(args) if args.only in ("relay", "both") else None
     if bare and relay:

@@ -83,27 +83,59 @@ def authentication_problem(delivery: Delivery, parsed: ParsedMessage, settings: 
     return ""
 
 
-def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
-    """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
-    transaction (run by the writer, which commits before the sender hears 250)."""
+@dataclass(frozen=True)
+class Prepared:
+    """What the pure stages found: picklable, so they can run in a worker process (see workers.py)."""
+
+    parsed: ParsedMessage
+    auth_problem: str
+    screening: Screening
+
+
+def prepare(delivery: Delivery, *, settings: Settings, lexicon: Lexicon) -> Prepared:
+    """The pure stages: parse -> authenticate -> screen. Raises MailLoop; any other failure is kept for staff."""
     try:
         parsed = parse_message(delivery.raw)
-        if parsed.hops > intake.settings.max_hops:
+        if parsed.hops > settings.max_hops:
             raise MailLoop()
-        auth_problem = authentication_problem(delivery, parsed, intake.settings)
-        screening = screen(parsed.text, lexicon=intake.lexicon)
+        auth_problem = authentication_problem(delivery, parsed, settings)
+        screening = screen(parsed.text, lexicon=lexicon)
     except MailLoop:
         raise
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the message: keep it for staff
         log.error("message could not be processed (%s); kept in quarantine", type(exc).__name__)
-        parsed = unprocessed(delivery.raw)
-        auth_problem = f"could not be processed ({type(exc).__name__}); kept for staff, release to retry"
-        screening = Screening(flags=())
+        return not_processed(delivery.raw, type(exc).__name__)
+    return Prepared(parsed, auth_problem, screening)
+
+
+def not_processed(raw: bytes, why: str) -> Prepared:
+    """A message the pure stages failed on (`why`: a class name, never content), stored for staff to release."""
+    return Prepared(
+        unprocessed(raw),
+        f"could not be processed ({why}); kept for staff, release to retry",
+        Screening(flags=()),
+    )
+
+
+def storing_job(
+    delivery: Delivery, prepared: Prepared, *, intake: Intake, now: datetime
+) -> Callable[[Session], Outcome]:
+    """The step that stores and notifies in one transaction (run by the writer, which commits before the
+    sender hears 250)."""
 
     def store_and_notify(session: Session) -> Outcome:
-        return _store_and_notify(session, delivery, parsed, auth_problem, screening, intake, now)
+        return _store_and_notify(
+            session, delivery, prepared.parsed, prepared.auth_problem, prepared.screening, intake, now
+        )
 
     return store_and_notify
+
+
+def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
+    """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
+    transaction (run by the writer, which commits before the sender hears 250)."""
+    prepared = prepare(delivery, settings=intake.settings, lexicon=intake.lexicon)
+    return storing_job(delivery, prepared, intake=intake, now=now)
 
 
 def unprocessed(raw: bytes) -> ParsedMessage:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from journal_relay import db, intake, store, throttle
 from journal_relay.config import Settings
+from journal_relay.workers import PrepareWorkers
 
 log = logging.getLogger(__name__)
 AIOSMTPD_LOGGER = "mail.log"
@@ -141,6 +142,7 @@ class Handler:
         engine: Engine,
         writer: db.Writer,
         pipeline: intake.Intake,
+        workers: PrepareWorkers | None = None,
         on_queued: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -149,6 +151,7 @@ class Handler:
         self._engine = engine
         self._writer = writer
         self._intake = pipeline
+        self._workers = workers
         self._on_queued = on_queued
         self._clock = clock
         self._monotonic = monotonic
@@ -218,6 +221,11 @@ class Handler:
             if self._settings.auth_mode == "direct":
                 # DKIM and SPF look-ups block on DNS: keep them off the event loop.
                 job = await asyncio.to_thread(intake.process, delivery, intake=self._intake, now=self._clock())
+            elif self._workers is not None:
+                # Parsing and screening in a worker process, so this thread's GIL stays free for the
+                # sessions and the writer meanwhile (intake_workers).
+                prepared = await self._workers.prepare(delivery)
+                job = intake.storing_job(delivery, prepared, intake=self._intake, now=self._clock())
             else:
                 job = intake.process(delivery, intake=self._intake, now=self._clock())
             outcome = await asyncio.wrap_future(self._writer.submit(job))

@@ -19,6 +19,7 @@ from journal_relay.receive import Handler, ReceiverController
 from journal_relay.render import Renderer
 from journal_relay.schedule import start_ticking
 from journal_relay.screen import load_lexicon
+from journal_relay.workers import PrepareWorkers
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +31,13 @@ class Running:
     controller: ReceiverController
     deliverer: Deliverer
     scheduler: BackgroundScheduler
+    workers: PrepareWorkers | None = None
 
     def stop(self) -> None:
         # Stop taking mail first, then finish writes, then let the deliverer finish its current message.
         self.controller.stop()
+        if self.workers is not None:
+            self.workers.close()
         self.scheduler.shutdown(wait=True)
         self.writer.close()
         self.deliverer.stop()
@@ -58,12 +62,20 @@ def start(settings: Settings) -> Running:
         engine=engine, transport=transport_for(settings), retry_cap_seconds=settings.delivery_retry_max_seconds
     )
     writer = db.Writer(engine, max_batch=settings.writer_max_batch)
-    handler = Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline, on_queued=deliverer.wake)
+    workers = (
+        PrepareWorkers(settings=settings, lexicon=pipeline.lexicon, count=settings.intake_workers)
+        if settings.intake_workers > 0 and settings.auth_mode != "direct"
+        else None
+    )
+    handler = Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline, workers=workers,
+                      on_queued=deliverer.wake)
     try:
         # First, so a bad certificate or a busy port stops start-up before any thread works.
         controller = ReceiverController(handler, settings=settings)
         controller.start()
     except BaseException:
+        if workers is not None:
+            workers.close()
         writer.close()
         engine.dispose()
         raise
@@ -78,7 +90,7 @@ def start(settings: Settings) -> Running:
         "journal-relay listening on %s for *@%s; outbound via %s",
         settings.listen, settings.domain, "relay" if settings.relay else f"folder {settings.outbox_dir}",
     )
-    return Running(engine, writer, controller, deliverer, scheduler)
+    return Running(engine, writer, controller, deliverer, scheduler, workers)
 
 
 def serve(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import insert
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, SQLModel, col, select
 
 from journal_relay import db
@@ -213,6 +213,17 @@ def due_appointments(*, session: Session, now: datetime) -> Sequence[Appointment
 # --- entries and flags ------------------------------------------------------------------------
 
 
+# Built once: record_entry runs for every message, and building a statement costs more than running it.
+_ENTRY_ID_BY_MESSAGE_ID = select(Entry.id).where(
+    Entry.client_id == bindparam("client_id"), Entry.message_id == bindparam("message_id")
+)
+_ANY_ACCEPTED_ENTRY = select(Entry.id).where(
+    Entry.client_id == bindparam("client_id"), Entry.status == "accepted"
+).limit(1)
+_INSERT_ENTRY = insert(Entry)
+_INSERT_FLAGS = insert(Flag)
+
+
 @dataclass(frozen=True)
 class Recorded:
     entry: Entry
@@ -240,7 +251,7 @@ def record_entry(
     assert client.id is not None
     message_id = parsed.message_id[:998]
     existing_id = session.connection().execute(
-        select(Entry.id).where(Entry.client_id == client.id, Entry.message_id == message_id)
+        _ENTRY_ID_BY_MESSAGE_ID, {"client_id": client.id, "message_id": message_id}
     ).scalar()
     if existing_id is not None:
         existing = session.get(Entry, existing_id)
@@ -264,7 +275,7 @@ def record_entry(
         quarantine_reason=quarantine_reason,
         top_severity=screening.top_severity if screening else None,
     )
-    key = session.connection().execute(insert(Entry), _row(entry)).inserted_primary_key
+    key = session.connection().execute(_INSERT_ENTRY, _row(entry)).inserted_primary_key
     assert key is not None
     entry.id = key[0]
     assert entry.id is not None
@@ -283,9 +294,7 @@ def _has_accepted_entry(session: Session, client_id: int) -> bool:
     key = ("has_accepted", client_id)
     if memo is not None and memo.get(key):
         return True
-    found = session.connection().execute(
-        select(Entry.id).where(Entry.client_id == client_id, Entry.status == "accepted").limit(1)
-    ).first() is not None
+    found = session.connection().execute(_ANY_ACCEPTED_ENTRY, {"client_id": client_id}).first() is not None
     if memo is not None and found:
         memo[key] = True
     return found
@@ -307,7 +316,7 @@ def _add_findings(session: Session, entry_id: int, screening: Screening) -> None
     ]
     if rows:
         session.flush()  # any pending ORM changes (release_entry's deletes) go first, in order
-        session.connection().execute(insert(Flag), rows)
+        session.connection().execute(_INSERT_FLAGS, rows)
 
 
 def undigested_entries(*, session: Session, client_id: int, until: datetime) -> Sequence[Entry]:

@@ -6,7 +6,7 @@ import sqlite3
 
 from sqlmodel import select
 
-from journal_relay import db
+from journal_relay import db, service
 from journal_relay.models import Entry
 from tests.conftest import make_message, send
 
@@ -141,3 +141,16 @@ def test_a_looping_message_is_refused_with_554(running, settings, engine, practi
     code, text = send(settings, raw, to=practice.address)
     assert code == 554 and text.startswith("5.4.6")
     assert entries(engine) == []
+
+
+def test_intake_workers_parse_in_another_process_and_store_alike(settings, engine, practice):
+    run = service.start(settings.model_copy(update={"intake_workers": 1}))
+    try:
+        assert run.workers is not None
+        assert send(settings, make_message(to=practice.address, message_id="<w1@mail.test>"), to=practice.address)[0] == 250
+        hops = "".join(f"Received: from h{i}.test by h{i + 1}.test; Mon, 30 Nov 2026 10:00:00 +0000\r\n" for i in range(40))
+        code, _ = send(settings, hops.encode() + make_message(to=practice.address), to=practice.address)
+        assert code == 554
+    finally:
+        run.stop()
+    assert [(e.message_id, e.status) for e in entries(engine)] == [("w1@mail.test", "accepted")]
