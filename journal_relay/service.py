@@ -6,7 +6,7 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.engine import Engine
@@ -110,7 +110,3 @@ def serve(settings: Settings) -> None:
     finally:
         running.stop()
         log.info("journal-relay stopped")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
