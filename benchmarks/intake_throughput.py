@@ -1,11 +1,13 @@
 """Intake throughput: the same SMTP load against a bare aiosmtpd sink and against `journal-relay serve`.
 
 Both servers run as child processes on loopback; this process is only the client. Prints messages/s for
-each, their ratio, and the relay's memory (VmRSS, VmHWM) at checkpoints.
+each (a 250 from the relay means the message is committed, with full sync, to its intake spool), their
+ratio, how long the relay's back process took to screen and store everything as entries (end to end),
+and the memory of every relay process (VmRSS, VmHWM) at checkpoints.
 
     python benchmarks/intake_throughput.py                      # 10 connections, 5000 messages each server
     python benchmarks/intake_throughput.py --messages 100000 --only relay   # long run: is memory flat?
-    python benchmarks/intake_throughput.py --only relay --set intake_workers=0   # any setting, for the relay
+    python benchmarks/intake_throughput.py --only relay --set writer_max_batch=16  # any setting, for the relay
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncio
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -52,6 +55,44 @@ def memory_kb(pid: int) -> dict[str, int]:
             if name in ("VmRSS", "VmHWM"):
                 found[name] = int(value.split()[0])
     return found
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: serve runs the receiver, the back process and a fork server."""
+    found = [pid]
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as fh:
+            children = [int(c) for c in fh.read().split()]
+    except OSError:
+        return found
+    for child in children:
+        found += process_tree(child)
+    return found
+
+
+def tree_memory(pid: int) -> str:
+    parts = []
+    for each in process_tree(pid):
+        try:
+            mem = memory_kb(each)
+            with open(f"/proc/{each}/comm") as fh:
+                name = fh.read().strip()
+        except OSError:
+            continue
+        parts.append((name, each, mem))
+    total = sum(m["VmRSS"] for _, _, m in parts) / 1024
+    detail = ", ".join(f"{name}[{p}] {m['VmRSS'] / 1024:.1f} (peak {m['VmHWM'] / 1024:.1f})" for name, p, m in parts)
+    return f"VmRSS total {total:.1f} MB: {detail}"
+
+
+def spool_size(database: Path) -> int:
+    with sqlite3.connect(database) as conn:
+        return int(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
+
+
+def entry_count(database: Path) -> int:
+    with sqlite3.connect(database) as conn:
+        return int(conn.execute("SELECT count(*) FROM entry").fetchone()[0])
 
 
 # --- the client -----------------------------------------------------------------------------
@@ -229,21 +270,31 @@ def run_relay(args: argparse.Namespace) -> float:
                                        stdout=log_file, stderr=subprocess.STDOUT)
         try:
             wait_listening(process, port)
-            print(f"relay pid {process.pid}; memory at start: {memory_kb(process.pid)}")
+            time.sleep(1)  # the back process starts beside the receiver
+            print(f"relay pid {process.pid}; memory at start: {tree_memory(process.pid)}")
             marks = [args.messages * k // 5 for k in range(1, 6)]
 
             def checkpoint(done: int) -> None:
-                mem = memory_kb(process.pid)
-                print(f"  after {done:>7} messages: VmRSS {mem['VmRSS'] / 1024:.1f} MB, "
-                      f"VmHWM {mem['VmHWM'] / 1024:.1f} MB", flush=True)
+                print(f"  after {done:>7} messages: {tree_memory(process.pid)}", flush=True)
 
+            started = time.perf_counter()
             elapsed, run = asyncio.run(drive("127.0.0.1", port, to=address, connections=args.connections,
                                              messages=args.messages, checkpoints=marks, on_checkpoint=checkpoint))
+            database = Path(folder) / "journal.db"
+            backlog = spool_size(database)
+            while spool_size(database):
+                time.sleep(0.05)
+            processed = time.perf_counter() - started
+            print(f"  when the last message was answered: {tree_memory(process.pid)}")
         finally:
             stop(process)
         rate = run.ok / elapsed
-        print(f"journal-relay serve: {run.ok} messages in {elapsed:.1f} s = {rate:.0f} messages/s"
-              + (f"; refused {run.refused}" if run.refused else ""))
+        stored = entry_count(database)
+        print(f"journal-relay serve: {run.ok} messages answered 250 (each committed to the spool) in {elapsed:.1f} s"
+              f" = {rate:.0f} messages/s" + (f"; refused {run.refused}" if run.refused else ""))
+        print(f"  spool backlog when the last 250 went out: {backlog}; all screened and stored as entries "
+              f"{processed:.1f} s after the first message = {stored / processed:.0f} entries/s end to end "
+              f"({stored} entries for {run.ok} answered 250)")
         return rate
 
 
@@ -254,7 +305,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("bare", "relay", "both"), default="both")
     parser.add_argument("--log-level", default="INFO", help="the relay's JOURNAL_RELAY_LOG_LEVEL (default INFO)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a relay setting for this run, e.g. intake_workers=0 (repeatable)")
+                        help="a relay setting for this run, e.g. writer_max_batch=16 (repeatable)")
     parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:

@@ -441,7 +441,7 @@ def quarantine_release(obj: Context, entry_id: int) -> None:
     Example:
       journal-relay quarantine release 31
     """
-    pipeline = service.build_intake(obj.settings)
+    pipeline = intake.build(obj.settings)
     with obj.transaction() as session:
         entry = intake.release(session=session, entry_id=entry_id, intake=pipeline, now=now_utc())
     click.echo(f"entry {entry.id} released; it joins the client's next digest")
@@ -525,7 +525,7 @@ def check(obj: Context) -> None:
     """
     settings = obj.settings
     _ = obj.engine
-    service.build_intake(settings)
+    intake.build(settings)
     for name, value in settings.model_dump().items():
         shown = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(value)) if name in ("relay", "database_url") else value
         click.echo(f"{name} = {shown}")

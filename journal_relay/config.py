@@ -89,13 +89,6 @@ class Settings(BaseSettings):
         64, description="Most messages the writer commits together (one fsync); each still gets 250 only after it.",
         ge=1, le=10_000,
     )
-    intake_workers: int = Field(
-        0,
-        description="Processes that parse and screen incoming mail beside the receiver (0: in the receiver's own "
-        "process). 0 measured faster on 2 cores (see README, Throughput); try more on a larger machine. "
-        "Not used with auth_mode direct, whose DNS look-ups run in threads.",
-        ge=0, le=64,
-    )
 
     @field_validator("listen")
     @classmethod

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
 from journal_relay import models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -29,11 +30,16 @@ class StorageError(Exception):
     """The database could not do what was asked; the caller answers 'try again later'."""
 
 
-def make_engine(url: str, *, busy_timeout_seconds: float = 10.0) -> Engine:
-    """An engine for `url`. SQLite gets WAL with full sync, so a commit that returned is on disk."""
+def make_engine(url: str, *, busy_timeout_seconds: float = 10.0, pooled: bool = True) -> Engine:
+    """An engine for `url`. SQLite gets WAL with full sync, so a commit that returned is on disk.
+
+    `pooled=False` (SQLite only): a connection per transaction, so an idle process holds no file open,
+    for work done in batches, where opening costs little beside the batch.
+    """
     if url.startswith("sqlite"):
         busy_ms = int(busy_timeout_seconds * 1000)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": busy_timeout_seconds},
+                               **({} if pooled else {"poolclass": NullPool}))
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,4 +1,8 @@
-"""The intake pipeline, written once: parse -> authenticate -> screen -> store -> notify."""
+"""The intake pipeline, written once: spool -> parse -> authenticate -> screen -> store -> notify.
+
+The receiver runs `take` (the message is committed to the spool before the sender hears 250); the runner
+runs `process` on what the spool holds (see runner.py).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from journal_relay.config import Settings
 from journal_relay.models import Client, Entry
 from journal_relay.parse import ParsedMessage, parse_message
 from journal_relay.render import Renderer
-from journal_relay.screen import Lexicon, Screening, screen
+from journal_relay.screen import Lexicon, Screening, load_lexicon, screen
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +53,9 @@ class Intake:
     renderer: Renderer
 
 
-class MailLoop(Exception):
-    """The message has passed through too many servers: it is looping, and will never be accepted."""
+def build(settings: Settings) -> Intake:
+    """Load the lexicon and templates `settings` name; raises their own clear errors when they are broken."""
+    return Intake(settings=settings, lexicon=load_lexicon(settings.lexicon), renderer=Renderer(settings.templates_dir))
 
 
 def sender_problem(parsed: ParsedMessage, registered: set[str]) -> str:
@@ -93,15 +98,11 @@ class Prepared:
 
 
 def prepare(delivery: Delivery, *, settings: Settings, lexicon: Lexicon) -> Prepared:
-    """The pure stages: parse -> authenticate -> screen. Raises MailLoop; any other failure is kept for staff."""
+    """The pure stages: parse -> authenticate -> screen. A failure is kept for staff, never raised."""
     try:
         parsed = parse_message(delivery.raw)
-        if parsed.hops > settings.max_hops:
-            raise MailLoop()
         auth_problem = authentication_problem(delivery, parsed, settings)
         screening = screen(parsed.text, lexicon=lexicon)
-    except MailLoop:
-        raise
     except Exception as exc:  # noqa: BLE001 - a bug of ours must not lose the message: keep it for staff
         log.error("message could not be processed (%s); kept in quarantine", type(exc).__name__)
         return not_processed(delivery.raw, type(exc).__name__)
@@ -109,7 +110,8 @@ def prepare(delivery: Delivery, *, settings: Settings, lexicon: Lexicon) -> Prep
 
 
 def not_processed(raw: bytes, why: str) -> Prepared:
-    """A message the pure stages failed on (`why`: a class name, never content), stored for staff to release."""
+    """A message we failed on (`why`: a class name or our own words, never content), stored for staff to
+    release."""
     return Prepared(
         unprocessed(raw),
         f"could not be processed ({why}); kept for staff, release to retry",
@@ -117,25 +119,39 @@ def not_processed(raw: bytes, why: str) -> Prepared:
     )
 
 
-def storing_job(
-    delivery: Delivery, prepared: Prepared, *, intake: Intake, now: datetime
-) -> Callable[[Session], Outcome]:
-    """The step that stores and notifies in one transaction (run by the writer, which commits before the
-    sender hears 250)."""
+def take(delivery: Delivery, *, domain: str, now: datetime) -> Callable[[Session], int]:
+    """The receiver's step: keep the raw message in the spool (run by the writer, which commits before the
+    sender hears 250). Returns the spool id."""
 
-    def store_and_notify(session: Session) -> Outcome:
-        return _store_and_notify(
-            session, delivery, prepared.parsed, prepared.auth_problem, prepared.screening, intake, now
-        )
+    def keep(session: Session) -> int:
+        return store.spool(session=session, raw=delivery.raw, recipients=delivery.recipients, domain=domain,
+                           envelope_from=delivery.envelope_from, peer=delivery.peer, helo=delivery.helo, now=now)
+
+    return keep
+
+
+def process(
+    item: store.Spooled, *, intake: Intake, give_up: bool = False
+) -> Callable[[Session, datetime], Outcome | None]:
+    """The runner's step: parse -> authenticate -> screen now (no lock held), then the returned step stores
+    and notifies, and takes the message out of the spool, in the caller's transaction. The step returns
+    None when another runner already stored this message. `give_up`: storing it failed before, so keep it
+    for staff without processing (nothing of it is trusted)."""
+    delivery = Delivery(raw=item.raw, envelope_from=item.envelope_from, recipients=(), peer=item.peer,
+                        helo=item.helo)
+    prepared = (
+        not_processed(item.raw, "storing failed repeatedly") if give_up
+        else prepare(delivery, settings=intake.settings, lexicon=intake.lexicon)
+    )
+
+    def store_and_notify(session: Session, now: datetime) -> Outcome | None:
+        if not store.claim_spooled(session=session, inbound_id=item.id):
+            return None
+        clients = store.clients_by_id(session=session, client_ids=item.client_ids)
+        return _store_and_notify(session, delivery, clients, prepared, intake, received_at=item.received_at,
+                                 now=now)
 
     return store_and_notify
-
-
-def process(delivery: Delivery, *, intake: Intake, now: datetime) -> Callable[[Session], Outcome]:
-    """The pipeline: parse -> authenticate -> screen, then the returned step stores and notifies in one
-    transaction (run by the writer, which commits before the sender hears 250)."""
-    prepared = prepare(delivery, settings=intake.settings, lexicon=intake.lexicon)
-    return storing_job(delivery, prepared, intake=intake, now=now)
 
 
 def unprocessed(raw: bytes) -> ParsedMessage:
@@ -171,17 +187,18 @@ def release(*, session: Session, entry_id: int, intake: Intake, now: datetime) -
 def _store_and_notify(
     session: Session,
     delivery: Delivery,
-    parsed: ParsedMessage,
-    auth_problem: str,
-    screening: Screening,
+    clients: list[Client],
+    prepared: Prepared,
     intake: Intake,
+    *,
+    received_at: datetime,
     now: datetime,
 ) -> Outcome:
+    parsed, auth_problem, screening = prepared.parsed, prepared.auth_problem, prepared.screening
     entry_ids: list[int] = []
     queued: list[str] = []
     duplicates = quarantined = 0
-    for address in delivery.recipients:
-        client = store.client_by_address(session=session, address=address, domain=intake.settings.domain)
+    for client in clients:
         assert client.id is not None
         problem = auth_problem or sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
         recorded = store.record_entry(
@@ -192,7 +209,7 @@ def _store_and_notify(
             raw=delivery.raw,
             envelope_from=delivery.envelope_from,
             quarantine_reason=problem,
-            now=now,
+            now=received_at,
         )
         assert recorded.entry.id is not None
         entry_ids.append(recorded.entry.id)

@@ -100,6 +100,22 @@ class Entry(SQLModel, table=True):
     digest_id: int | None = Field(default=None, foreign_key="digest.id", index=True)
 
 
+class Inbound(SQLModel, table=True):
+    """A message as received: committed before the sender hears 250, removed in the transaction that turns it
+    into entries (see runner.py). What is here has been promised to the sender and not yet processed."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    received_at: datetime = Field(sa_column=utc_column())
+    client_ids: str  # ","-joined: the private addresses accepted at RCPT, resolved when the message was taken
+    envelope_from: str = ""
+    peer: str = ""
+    helo: str = ""
+    raw: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Processing failures so far (a storage outage, a bug): retried later, never dropped.
+    attempts: int = 0
+    next_attempt_at: datetime = Field(sa_column=utc_column(index=True))
+
+
 class Flag(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     entry_id: int = Field(foreign_key="entry.id", index=True)

@@ -589,8 +589,18 @@ def _parse(raw: bytes, headers_only: bool, defects: list[str]) -> ParsedMessage:
         automatic=automatic,
         authentication_results=tuple(v.strip() for v in headers.all("authentication-results")),
         defects=tuple(dict.fromkeys(defects)),
-        hops=len(headers.all("received")),
+        hops=count_hops(raw),
     )
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_RECEIVED = re.compile(rb"^received[ \t]*:", re.IGNORECASE | re.MULTILINE)
+
+
+def count_hops(raw: bytes) -> int:
+    """Received: header fields in the header block: cheap enough to ask before accepting a message."""
+    end = _HEADER_END.search(raw)
+    return len(_RECEIVED.findall(raw, 0, end.start() if end else len(raw)))
 
 
 def parse_message(raw: bytes) -> ParsedMessage:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 
 from journal_relay import db, intake, store, throttle
 from journal_relay.config import Settings
-from journal_relay.workers import PrepareWorkers
+from journal_relay.parse import count_hops
 
 log = logging.getLogger(__name__)
 AIOSMTPD_LOGGER = "mail.log"
@@ -133,7 +133,7 @@ class KnownAddresses:
 
 
 class Handler:
-    """aiosmtpd handler: RCPT accepts known private addresses, DATA runs the intake pipeline."""
+    """aiosmtpd handler: RCPT accepts known private addresses, DATA keeps the message in the intake spool."""
 
     def __init__(
         self,
@@ -141,18 +141,14 @@ class Handler:
         settings: Settings,
         engine: Engine,
         writer: db.Writer,
-        pipeline: intake.Intake,
-        workers: PrepareWorkers | None = None,
-        on_queued: Callable[[], None] = lambda: None,
+        on_spooled: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._engine = engine
         self._writer = writer
-        self._intake = pipeline
-        self._workers = workers
-        self._on_queued = on_queued
+        self._on_spooled = on_spooled
         self._clock = clock
         self._monotonic = monotonic
         self._per_ip = throttle.TokenBuckets(
@@ -217,26 +213,16 @@ class Handler:
             peer=str(session.peer[0]) if session.peer else "",
             helo=session.host_name or "",
         )
-        try:
-            if self._settings.auth_mode == "direct":
-                # DKIM and SPF look-ups block on DNS: keep them off the event loop.
-                job = await asyncio.to_thread(intake.process, delivery, intake=self._intake, now=self._clock())
-            elif self._workers is not None:
-                # Parsing and screening in a worker process, so this thread's GIL stays free for the
-                # sessions and the writer meanwhile (intake_workers).
-                prepared = await self._workers.prepare(delivery)
-                job = intake.storing_job(delivery, prepared, intake=self._intake, now=self._clock())
-            else:
-                job = intake.process(delivery, intake=self._intake, now=self._clock())
-            outcome = await asyncio.wrap_future(self._writer.submit(job))
-        except intake.MailLoop:
+        if count_hops(raw) > self._settings.max_hops:
             log.warning("refused a looping message from peer %s", delivery.peer)
             return ERR_554_LOOP
+        try:
+            job = intake.take(delivery, domain=self._settings.domain, now=self._clock())
+            await asyncio.wrap_future(self._writer.submit(job))
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)
             return ERR_451_STORAGE
-        if outcome.queued:
-            self._on_queued()
+        self._on_spooled()
         return OK_STORED
 
     async def handle_exception(self, error: Exception) -> str:

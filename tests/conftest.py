@@ -18,8 +18,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, service, store
+from journal_relay import db, intake, service, store
 from journal_relay.config import Settings
+from journal_relay.runner import Runner
 
 DOMAIN = "journal.test"
 THERAPIST = "ada@practice.test"
@@ -205,7 +206,39 @@ def send(settings: Settings, raw: bytes, *, to: str, mail_from: str = CLIENT_SEN
         if code >= 300:
             return code, text.decode()
         code, text = client.data(raw)
-        return code, text.decode()
+    if code == 250:
+        processed(settings)
+    return code, text.decode()
+
+
+def ingest(engine: Engine, settings: Settings, raw: bytes, *, to: str, now: datetime,
+           mail_from: str = CLIENT_SENDER, pipeline: intake.Intake | None = None) -> int:
+    """The intake pipeline without the SMTP conversation: spool the message as the receiver would, then run
+    the back process's runner once, here. Returns how many spooled messages it processed."""
+    delivery = intake.Delivery(raw=raw, envelope_from=mail_from, recipients=(to,))
+    with db.transaction(engine) as session:
+        intake.take(delivery, domain=settings.domain, now=now)(session)
+    runner = Runner(engine=engine, pipeline=pipeline or intake.build(settings), on_queued=lambda: None)
+    return runner.run_once(now=now)
+
+
+def processed(settings: Settings, timeout: float = 20.0) -> None:
+    """Wait until the back process has turned everything spooled into entries (a 250 means spooled)."""
+    engine = db.make_engine(settings.database_url)
+    try:
+        spool_emptied(engine, timeout)
+    finally:
+        engine.dispose()
+
+
+def spool_emptied(engine: Engine, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with db.reading(engine) as session:
+            if store.spool_size(session=session) == 0:
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"the spool still holds messages after {timeout} s")
 
 
 Sender = Callable[..., SendResult]

@@ -8,11 +8,9 @@ from sqlmodel import select
 
 from journal_relay import db, digest, store
 from journal_relay.deliver import Deliverer, SMTPTransport
-from journal_relay.intake import Delivery, process
 from journal_relay.models import Appointment, Outbound
 from journal_relay.render import Renderer
-from journal_relay.service import build_intake
-from tests.conftest import CLIENT_SENDER, THERAPIST, make_message, register
+from tests.conftest import CLIENT_SENDER, THERAPIST, ingest, make_message, register
 
 SESSION = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 DUE = SESSION - timedelta(hours=2)
@@ -20,9 +18,7 @@ DUE = SESSION - timedelta(hours=2)
 
 def take_in(settings, engine, practice, body, *, at, sender=CLIENT_SENDER):  # type: ignore[no-untyped-def]
     raw = make_message(to=practice.address, body=body, sender=sender)
-    job = process(Delivery(raw, sender, (practice.address,)), intake=build_intake(settings), now=at)
-    with db.transaction(engine) as session:
-        return job(session)
+    assert ingest(engine, settings, raw, to=practice.address, now=at, mail_from=sender) == 1
 
 
 def digests(engine):  # type: ignore[no-untyped-def]

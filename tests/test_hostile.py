@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from journal_relay import db
 from journal_relay.models import Entry
-from tests.conftest import CLIENT_SENDER, make_message
+from tests.conftest import CLIENT_SENDER, make_message, processed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "mail-samples"
 
@@ -72,6 +72,7 @@ def run_corpus(settings, engine, practice, items: list[tuple[str, bytes]]) -> No
         assert send_raw(settings, good, practice.address) == 250, f"good message after {name} not stored"
     refused = {name: code for name, code in answers.items() if code != 250}
     assert refused == {}, f"refused: {refused}"
+    processed(settings)
     assert {f"good-{i}@mail.test" for i in range(len(items))} <= stored_ids(engine)
 
 

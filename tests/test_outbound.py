@@ -9,7 +9,7 @@ from sqlmodel import select
 from journal_relay import db
 from journal_relay.deliver import Deliverer, FolderTransport, SMTPTransport
 from journal_relay.models import Outbound
-from tests.conftest import CLIENT_SENDER, THERAPIST, make_message, send
+from tests.conftest import CLIENT_SENDER, THERAPIST, ingest, make_message, send
 
 RISK = "I want to kill myself."
 
@@ -64,15 +64,8 @@ def test_no_receipt_or_digest_entry_for_unregistered_sender_but_risk_still_alert
 
 
 def test_relay_down_then_up_delivers_once(settings, engine, practice, catcher):
-    from journal_relay.intake import Delivery, process
-    from journal_relay.service import build_intake
-
-    pipeline = build_intake(settings)
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    job = process(Delivery(make_message(to=practice.address, body=RISK), CLIENT_SENDER, (practice.address,)),
-                  intake=pipeline, now=now)
-    with db.transaction(engine) as session:
-        job(session)
+    ingest(engine, settings, make_message(to=practice.address, body=RISK), to=practice.address, now=now)
     deliverer = Deliverer(engine=engine, transport=SMTPTransport(settings.relay or ""), retry_cap_seconds=600,
                           clock=lambda: now)
     catcher.refuse_with = "451 4.3.0 relay busy"
@@ -89,15 +82,10 @@ def test_relay_down_then_up_delivers_once(settings, engine, practice, catcher):
 
 
 def test_unreachable_relay_is_retried_not_lost(settings, engine, practice):
-    from journal_relay.intake import Delivery, process
-    from journal_relay.service import build_intake
     from tests.conftest import free_port
 
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    job = process(Delivery(make_message(to=practice.address), CLIENT_SENDER, (practice.address,)),
-                  intake=build_intake(settings), now=now)
-    with db.transaction(engine) as session:
-        job(session)
+    ingest(engine, settings, make_message(to=practice.address), to=practice.address, now=now)
     dead = Deliverer(engine=engine, transport=SMTPTransport(f"smtp://127.0.0.1:{free_port()}"),
                      retry_cap_seconds=600)
     assert dead.run_once(now=now) == (0, 1)
@@ -106,14 +94,8 @@ def test_unreachable_relay_is_retried_not_lost(settings, engine, practice):
 
 
 def test_folder_transport_writes_one_eml_per_message(settings, engine, practice, tmp_path):
-    from journal_relay.intake import Delivery, process
-    from journal_relay.service import build_intake
-
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-    job = process(Delivery(make_message(to=practice.address, body=RISK), CLIENT_SENDER, (practice.address,)),
-                  intake=build_intake(settings), now=now)
-    with db.transaction(engine) as session:
-        job(session)
+    ingest(engine, settings, make_message(to=practice.address, body=RISK), to=practice.address, now=now)
     folder = tmp_path / "mail-out"
     assert Deliverer(engine=engine, transport=FolderTransport(folder), retry_cap_seconds=60).run_once(now=now) == (2, 0)
     files = sorted(p.name for p in folder.iterdir())

@@ -15,11 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from journal_relay import db, service
-from journal_relay.intake import Intake
 from journal_relay.models import Entry, Flag, Outbound
 from journal_relay.receive import Handler, ReceiverController
-from journal_relay.render import Renderer
-from journal_relay.screen import load_lexicon
 from tests.conftest import free_port, make_message, register, send
 from tests.test_storage_failures import FLAGGED, row_counts, settings_for
 
@@ -84,9 +81,7 @@ def test_unreachable_postgres_answers_451_at_rcpt_and_never_crashes(tmp_path):
     settings = settings_for(closed, tmp_path)
     engine = db.make_engine(closed)
     writer = db.Writer(engine)
-    pipeline = Intake(settings=settings, lexicon=load_lexicon(None), renderer=Renderer(None))
-    controller = ReceiverController(Handler(settings=settings, engine=engine, writer=writer, pipeline=pipeline),
-                                    settings=settings)
+    controller = ReceiverController(Handler(settings=settings, engine=engine, writer=writer), settings=settings)
     controller.start()
     try:
         address = f"abcdefghijklmnop@{settings.domain}"

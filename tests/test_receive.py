@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 
 from sqlmodel import select
 
 from journal_relay import db, service
 from journal_relay.models import Entry
-from tests.conftest import make_message, send
+from tests.conftest import ingest, make_message, processed, send
 
 
 def entries(engine):  # type: ignore[no-untyped-def]
@@ -76,7 +77,7 @@ def test_locked_database_answers_451_and_stores_nothing(running, settings, engin
 
 def test_broken_storage_answers_451_never_500(running, settings, engine, practice):
     raw_conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
-    raw_conn.execute("DROP TABLE flag")
+    raw_conn.execute("DROP TABLE inbound")
     raw_conn.commit()
     raw_conn.close()
     code, text = send(settings, make_message(to=practice.address, body="I want to kill myself."), to=practice.address)
@@ -90,11 +91,11 @@ def test_two_recipients_store_one_entry_each(running, settings, engine, practice
     other = register(engine, settings, name="Client Two")
     with __import__("smtplib").SMTP(settings.listen_host, settings.listen_port) as client:
         client.sendmail("client@mail.test", [practice.address, other.address], make_message(to=practice.address))
+    processed(settings)
     assert {e.client_id for e in entries(engine)} == {practice.client_id, other.client_id}
 
 
 def test_failed_sender_authentication_is_quarantined(settings, engine, practice):
-    from journal_relay import service
 
     front = settings.model_copy(update={"auth_mode": "front-mta", "auth_trusted_host": "mx.journal.test"})
     run = service.start(front)
@@ -112,25 +113,25 @@ def test_failed_sender_authentication_is_quarantined(settings, engine, practice)
     assert genuine_entry.status == "accepted"
 
 
-def test_a_processing_crash_parks_the_message_and_release_restores_it(settings, engine, practice, catcher):
+def test_a_processing_crash_parks_the_message_and_release_restores_it(settings, engine, practice, catcher,
+                                                                      monkeypatch):
     from journal_relay import intake
-    from journal_relay.service import build_intake
 
-    good = build_intake(settings)
-    # A setting of the wrong type makes the pipeline itself raise: a stand-in for any bug of ours.
-    broken = intake.Intake(settings=settings.model_copy(update={"max_hops": None}), lexicon=good.lexicon,
-                           renderer=good.renderer)
+    good = intake.build(settings)
+
+    def bug(raw: bytes) -> None:
+        raise RuntimeError("a stand-in for any bug of ours")
+
     raw = make_message(to=practice.address, body="I want to kill myself.")
-    job = intake.process(intake.Delivery(raw, "client@mail.test", (practice.address,)), intake=broken,
-                         now=__import__("datetime").datetime.now(__import__("datetime").timezone.utc))
-    with db.transaction(engine) as session:
-        (entry_id,) = job(session).entry_ids
+    now = datetime.now(UTC)
+    with monkeypatch.context() as patch:
+        patch.setattr(intake, "parse_message", bug)
+        assert ingest(engine, settings, raw, to=practice.address, now=now, pipeline=good) == 1
     (parked,) = entries(engine)
     assert parked.status == "quarantined" and "could not be processed" in parked.quarantine_reason
     assert parked.raw == raw
     with db.transaction(engine) as session:
-        released = intake.release(session=session, entry_id=entry_id, intake=good,
-                                  now=parked.received_at)
+        released = intake.release(session=session, entry_id=parked.id, intake=good, now=parked.received_at)
         assert released.status == "accepted" and "kill myself" in released.text
         assert released.top_severity == "urgent"
 
@@ -143,14 +144,3 @@ def test_a_looping_message_is_refused_with_554(running, settings, engine, practi
     assert entries(engine) == []
 
 
-def test_intake_workers_parse_in_another_process_and_store_alike(settings, engine, practice):
-    run = service.start(settings.model_copy(update={"intake_workers": 1}))
-    try:
-        assert run.workers is not None
-        assert send(settings, make_message(to=practice.address, message_id="<w1@mail.test>"), to=practice.address)[0] == 250
-        hops = "".join(f"Received: from h{i}.test by h{i + 1}.test; Mon, 30 Nov 2026 10:00:00 +0000\r\n" for i in range(40))
-        code, _ = send(settings, hops.encode() + make_message(to=practice.address), to=practice.address)
-        assert code == 554
-    finally:
-        run.stop()
-    assert [(e.message_id, e.status) for e in entries(engine)] == [("w1@mail.test", "accepted")]

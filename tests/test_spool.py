@@ -1,0 +1,119 @@
+"""The spool between the receiver and the back process: what got 250 is processed once, whatever fails."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+
+from journal_relay import db, intake, service, store
+from journal_relay.models import Entry, Inbound
+from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS, Runner
+from tests.conftest import ingest, make_message, processed, send
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+RISK = "I want to kill myself tonight."
+
+
+def entries(engine):  # type: ignore[no-untyped-def]
+    with db.reading(engine) as session:
+        return session.exec(select(Entry).order_by(Entry.id)).all()
+
+
+def spooled(engine):  # type: ignore[no-untyped-def]
+    with db.reading(engine) as session:
+        return session.exec(select(Inbound)).all()
+
+
+def drop_flag_table(settings) -> None:  # type: ignore[no-untyped-def]
+    conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    conn.execute("DROP TABLE flag")
+    conn.commit()
+    conn.close()
+
+
+def test_a_message_that_cannot_be_stored_stays_spooled_and_is_retried(settings, engine, practice):
+    drop_flag_table(settings)
+    assert ingest(engine, settings, make_message(to=practice.address, body=RISK), to=practice.address, now=NOW) == 0
+    (waiting,) = spooled(engine)
+    assert waiting.attempts == 1 and waiting.next_attempt_at > NOW
+    assert entries(engine) == []
+
+    db.create_schema(engine)  # the fault is repaired
+    runner = Runner(engine=engine, pipeline=intake.build(settings), on_queued=lambda: None)
+    assert runner.run_once(now=NOW) == 0  # not due yet: backing off
+    assert runner.run_once(now=NOW + timedelta(minutes=1)) == 1
+    (entry,) = entries(engine)
+    assert entry.status == "accepted" and entry.top_severity == "urgent" and entry.received_at == NOW
+    assert spooled(engine) == []
+
+
+def test_a_message_that_fails_again_and_again_is_kept_for_staff(settings, engine, practice):
+    drop_flag_table(settings)
+    raw = make_message(to=practice.address, body=RISK)
+    ingest(engine, settings, raw, to=practice.address, now=NOW)
+    runner = Runner(engine=engine, pipeline=intake.build(settings), on_queued=lambda: None)
+    later = NOW
+    for _ in range(GIVE_UP_AFTER_ATTEMPTS - 1):
+        later += timedelta(hours=2)
+        assert runner.run_once(now=later) == 0
+    assert runner.run_once(now=later + timedelta(hours=2)) == 1
+    (entry,) = entries(engine)
+    assert entry.status == "quarantined" and "could not be processed" in entry.quarantine_reason
+    assert entry.raw == raw
+    assert spooled(engine) == []
+
+
+def test_two_runners_store_a_message_once(settings, engine, practice):
+    pipeline = intake.build(settings)
+    with db.transaction(engine) as session:
+        delivery = intake.Delivery(raw=make_message(to=practice.address), envelope_from="client@mail.test",
+                                   recipients=(practice.address,))
+        intake.take(delivery, domain=settings.domain, now=NOW)(session)
+    with db.reading(engine) as session:
+        (item,) = store.spooled(session=session, now=NOW, limit=10)
+    first, second = intake.process(item, intake=pipeline), intake.process(item, intake=pipeline)
+    with db.transaction(engine) as session:
+        assert first(session, NOW) is not None
+    with db.transaction(engine) as session:
+        assert second(session, NOW) is None
+    assert len(entries(engine)) == 1
+
+
+def test_mail_spooled_while_the_back_process_was_down_is_processed_at_start(settings, engine, practice, catcher):
+    delivery = intake.Delivery(raw=make_message(to=practice.address), envelope_from="client@mail.test",
+                               recipients=(practice.address,))
+    with db.transaction(engine) as session:
+        intake.take(delivery, domain=settings.domain, now=datetime.now(UTC))(session)
+    run = service.start(settings)
+    try:
+        processed(settings)
+        assert len(entries(engine)) == 1
+        assert catcher.wait_for("receipt")
+    finally:
+        run.stop()
+
+
+def test_a_crashed_back_process_is_restarted_and_nothing_is_lost(running, settings, engine, practice):
+    old = running.back.pid
+    assert old is not None
+    os.kill(old, signal.SIGKILL)
+    code, _ = send(settings, make_message(to=practice.address, message_id="<after-crash@mail.test>"),
+                   to=practice.address)
+    assert code == 250
+    assert running.back.pid != old
+    assert [e.message_id for e in entries(engine)] == ["after-crash@mail.test"]
+
+
+def test_stopping_the_service_finishes_the_spool(settings, engine, practice):
+    run = service.start(settings)
+    with __import__("smtplib").SMTP(settings.listen_host, settings.listen_port) as client:
+        for i in range(20):
+            client.sendmail("client@mail.test", [practice.address],
+                            make_message(to=practice.address, message_id=f"<stop-{i}@mail.test>"))
+    run.stop()
+    assert spooled(engine) == []
+    assert len(entries(engine)) == 20
