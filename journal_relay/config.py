@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL. SQLite file in the working directory by default; "
         "postgresql+psycopg://user@host/db at scale.",
     )
+    spool_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the intake spool, where a message is committed before its 250 and waits to "
+        "be screened and stored. Unset: beside a SQLite database_url, in its own file (name-spool.db), so "
+        "taking mail never waits for the database's write lock; the same database for PostgreSQL.",
+    )
     database_busy_timeout_seconds: float = Field(
         10.0, description="How long a write waits for a locked SQLite database before answering 451.", gt=0
     )
@@ -89,6 +95,16 @@ class Settings(BaseSettings):
         64, description="Most messages the writer commits together (one fsync); each still gets 250 only after it.",
         ge=1, le=10_000,
     )
+
+    @property
+    def spool_database_url(self) -> str:
+        if self.spool_url:
+            return self.spool_url
+        if self.database_url.startswith("sqlite:///") and self.database_url.endswith(".db"):
+            return self.database_url.removesuffix(".db") + "-spool.db"
+        if self.database_url.startswith("sqlite:///"):
+            return self.database_url + "-spool"
+        return self.database_url
 
     @field_validator("listen")
     @classmethod

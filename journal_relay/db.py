@@ -1,12 +1,9 @@
-"""Storage plumbing: the engine (durable SQLite settings), the schema, and the group-commit writer."""
+"""Storage plumbing: the engine (durable SQLite settings), the schema, and transactions."""
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
-from collections.abc import Callable, Hashable, Iterator
-from concurrent.futures import Future
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -22,7 +19,7 @@ T = TypeVar("T")
 
 # Execution option marking a session that only reads (see reading()); SQLite then begins DEFERRED.
 READ_ONLY = "journal_relay_read_only"
-# Session.info key of the writer batch's memo of look-ups (see batch_memo()).
+# Session.info key of a batch's memo of look-ups (see batch_memo()).
 _BATCH_MEMO = "journal_relay_batch_memo"
 
 
@@ -72,9 +69,12 @@ def create_schema(engine: Engine) -> None:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    """A session whose work is committed on leaving the block, or rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+def transaction(engine: Engine, *, batch: bool = False) -> Iterator[Session]:
+    """A session whose work is committed on leaving the block, or rolled back on error.
+
+    `batch`: one transaction for many messages, whose look-ups are remembered (see batch_memo()).
+    """
+    with Session(engine, expire_on_commit=False, info={_BATCH_MEMO: {}} if batch else {}) as session:
         try:
             yield session
             session.commit()
@@ -91,7 +91,7 @@ def reading(engine: Engine) -> Iterator[Session]:
 
 
 def batch_memo(session: Session) -> dict[Hashable, Any] | None:
-    """The writer batch's memo of look-ups (clients, senders, therapists), or None outside a writer batch.
+    """The batch's memo of look-ups (clients, senders, therapists), or None outside a batch.
 
     A batch is one transaction, and on SQLite it holds the write lock from its first statement to its
     COMMIT, so nothing another process commits (the CLI deactivating a client, changing senders) can
@@ -102,73 +102,3 @@ def batch_memo(session: Session) -> dict[Hashable, Any] | None:
     """
     memo: dict[Hashable, Any] | None = session.info.get(_BATCH_MEMO)
     return memo
-
-
-_STOP = object()
-
-
-class Writer:
-    """One thread does all intake writes and commits them in batches.
-
-    Each job runs in its own SAVEPOINT, so one bad job fails alone; the batch shares one
-    COMMIT (one fsync), and no job's future resolves before that COMMIT has returned.
-    """
-
-    def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
-        self._engine = engine
-        self._max_batch = max_batch
-        self._jobs: queue.Queue[Any] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="journal-relay-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, job: Callable[[Session], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._jobs.put((job, future))
-        return future
-
-    def close(self) -> None:
-        self._jobs.put(_STOP)
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while True:
-            first = self._jobs.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit_batch(batch)
-            if stop:
-                return
-
-    def _commit_batch(self, batch: list[tuple[Callable[[Session], Any], Future[Any]]]) -> None:
-        done: list[tuple[Future[Any], Any]] = []
-        try:
-            with Session(self._engine, expire_on_commit=False, info={_BATCH_MEMO: {}}) as session:
-                for job, future in batch:
-                    if not future.set_running_or_notify_cancel():
-                        continue
-                    try:
-                        with session.begin_nested():
-                            result = job(session)
-                    except Exception as exc:  # noqa: BLE001 - the job's own failure, reported to its caller
-                        future.set_exception(exc)
-                        continue
-                    done.append((future, result))
-                session.commit()
-        except Exception as exc:  # noqa: BLE001 - commit failed: nobody in the batch is stored
-            log.error("batch of %d writes not committed: %s", len(done), type(exc).__name__)
-            for future, _ in done:
-                future.set_exception(StorageError(type(exc).__name__))
-            return
-        for future, result in done:
-            future.set_result(result)

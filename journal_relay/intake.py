@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from journal_relay import notify, store
+from journal_relay import notify, spool, store
 from journal_relay.authenticate import authenticate
 from journal_relay.config import Settings
 from journal_relay.models import Client, Entry
@@ -31,7 +31,7 @@ class Delivery:
 
     raw: bytes
     envelope_from: str
-    recipients: tuple[str, ...]  # private addresses already accepted at RCPT
+    client_ids: tuple[int, ...]  # whose private addresses were accepted at RCPT
     peer: str = ""
     helo: str = ""
 
@@ -119,34 +119,26 @@ def not_processed(raw: bytes, why: str) -> Prepared:
     )
 
 
-def take(delivery: Delivery, *, domain: str, now: datetime) -> Callable[[Session], int]:
-    """The receiver's step: keep the raw message in the spool (run by the writer, which commits before the
-    sender hears 250). Returns the spool id."""
-
-    def keep(session: Session) -> int:
-        return store.spool(session=session, raw=delivery.raw, recipients=delivery.recipients, domain=domain,
-                           envelope_from=delivery.envelope_from, peer=delivery.peer, helo=delivery.helo, now=now)
-
-    return keep
+def take(delivery: Delivery, *, now: datetime) -> spool.Taken:
+    """The receiver's step: what goes into the spool, whose commit comes before the sender's 250."""
+    return spool.Taken(raw=delivery.raw, client_ids=delivery.client_ids, envelope_from=delivery.envelope_from,
+                       peer=delivery.peer, helo=delivery.helo, received_at=now)
 
 
 def process(
-    item: store.Spooled, *, intake: Intake, give_up: bool = False
-) -> Callable[[Session, datetime], Outcome | None]:
-    """The runner's step: parse -> authenticate -> screen now (no lock held), then the returned step stores
-    and notifies, and takes the message out of the spool, in the caller's transaction. The step returns
-    None when another runner already stored this message. `give_up`: storing it failed before, so keep it
-    for staff without processing (nothing of it is trusted)."""
-    delivery = Delivery(raw=item.raw, envelope_from=item.envelope_from, recipients=(), peer=item.peer,
-                        helo=item.helo)
+    item: spool.Spooled, *, intake: Intake, give_up: bool = False
+) -> Callable[[Session, datetime], Outcome]:
+    """The back process's step: parse -> authenticate -> screen now (no lock held), then the returned step
+    stores and notifies in the caller's transaction. Storing the same message again stores nothing new
+    (see spool.py). `give_up`: storing it failed before, so keep it for staff without processing."""
+    delivery = Delivery(raw=item.raw, envelope_from=item.envelope_from, client_ids=item.client_ids,
+                        peer=item.peer, helo=item.helo)
     prepared = (
         not_processed(item.raw, "storing failed repeatedly") if give_up
         else prepare(delivery, settings=intake.settings, lexicon=intake.lexicon)
     )
 
-    def store_and_notify(session: Session, now: datetime) -> Outcome | None:
-        if not store.claim_spooled(session=session, inbound_id=item.id):
-            return None
+    def store_and_notify(session: Session, now: datetime) -> Outcome:
         clients = store.clients_by_id(session=session, client_ids=item.client_ids)
         return _store_and_notify(session, delivery, clients, prepared, intake, received_at=item.received_at,
                                  now=now)
@@ -200,7 +192,12 @@ def _store_and_notify(
     duplicates = quarantined = 0
     for client in clients:
         assert client.id is not None
-        problem = auth_problem or sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
+        problem = (
+            auth_problem
+            or sender_problem(parsed, store.senders_of(session=session, client_id=client.id))
+            # Taken in the moments between the client's deactivation and RCPT's memory of the address fading.
+            or ("" if client.active else "the client was deactivated when this arrived")
+        )
         recorded = store.record_entry(
             session=session,
             client=client,

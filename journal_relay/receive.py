@@ -18,7 +18,7 @@ from aiosmtpd.smtp import SMTP, Envelope, TLSSetupException, syntax
 from aiosmtpd.smtp import Session as SMTPSession
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, intake, store, throttle
+from journal_relay import db, intake, spool, store, throttle
 from journal_relay.config import Settings
 from journal_relay.parse import count_hops
 
@@ -108,7 +108,8 @@ def utc_now() -> datetime:
 
 
 class KnownAddresses:
-    """Private addresses RCPT found lately, so a busy sender costs no database query per recipient.
+    """Private addresses RCPT found lately, and whose they are, so a busy sender costs no database query
+    per recipient.
 
     Only hits are remembered: an address registered a moment ago must never meet a remembered 550.
     """
@@ -118,18 +119,32 @@ class KnownAddresses:
         self._ttl = ttl_seconds
         self._max_size = max_size
         self._clock = clock
-        self._until: dict[str, float] = {}
+        self._until: dict[str, tuple[int, float]] = {}
+
+    def get(self, address: str) -> int | None:
+        """The client id of a remembered address, or None."""
+        found = self._until.get(store.normalise_address(address))
+        return found[0] if found is not None and found[1] > self._clock() else None
 
     def __contains__(self, address: str) -> bool:
-        until = self._until.get(store.normalise_address(address))
-        return until is not None and until > self._clock()
+        return self.get(address) is not None
 
-    def add(self, address: str) -> None:
+    def add(self, address: str, client_id: int) -> None:
         if self._ttl <= 0:
             return
         if len(self._until) >= self._max_size:
             self._until.clear()  # bounded memory; the next lookups simply ask the database again
-        self._until[store.normalise_address(address)] = self._clock() + self._ttl
+        self._until[store.normalise_address(address)] = (client_id, self._clock() + self._ttl)
+
+
+# The client ids accepted at RCPT ride on aiosmtpd's Envelope (a new one per transaction) under this name.
+_CLIENT_IDS = "journal_relay_client_ids"
+
+
+def accepted_client_ids(envelope: Envelope) -> list[int]:
+    ids: list[int] = getattr(envelope, _CLIENT_IDS, None) or []
+    setattr(envelope, _CLIENT_IDS, ids)
+    return ids
 
 
 class Handler:
@@ -140,7 +155,7 @@ class Handler:
         *,
         settings: Settings,
         engine: Engine,
-        writer: db.Writer,
+        writer: spool.SpoolWriter,
         on_spooled: Callable[[], None] = lambda: None,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
@@ -159,13 +174,13 @@ class Handler:
         )
         self._known = KnownAddresses(ttl_seconds=settings.rcpt_cache_seconds)
 
-    def _is_private_address(self, address: str) -> bool:
+    def _client_id(self, address: str) -> int | None:
+        """Whose private address this is, or None."""
         with db.reading(self._engine) as session:
             try:
-                store.client_by_address(session=session, address=address, domain=self._settings.domain)
+                return store.client_by_address(session=session, address=address, domain=self._settings.domain).id
             except store.NotFound:
-                return False
-        return True
+                return None
 
     async def handle_MAIL(
         self, server: SMTP, session: SMTPSession, envelope: Envelope, address: str, mail_options: list[str]
@@ -189,17 +204,19 @@ class Handler:
     ) -> str:
         if len(envelope.rcpt_tos) >= self._settings.max_recipients:
             return ERR_452_TOO_MANY_RCPT
-        if address not in self._known:
+        client_id = self._known.get(address)
+        if client_id is None:
             try:
-                known = await asyncio.get_running_loop().run_in_executor(None, self._is_private_address, address)
+                client_id = await asyncio.get_running_loop().run_in_executor(None, self._client_id, address)
             except Exception as exc:  # noqa: BLE001 - any storage failure must become a retry, not a bounce
                 log.error("recipient lookup failed: %s", type(exc).__name__)
                 return ERR_451_STORAGE
-            if not known:
+            if client_id is None:
                 log.info("refused unknown recipient from peer %s", session.peer[0] if session.peer else "?")
                 return ERR_550_NO_SUCH_ADDRESS
-            self._known.add(address)
+            self._known.add(address, client_id)
         envelope.rcpt_tos.append(address)
+        accepted_client_ids(envelope).append(client_id)
         return OK_RCPT
 
     async def handle_DATA(self, server: SMTP, session: SMTPSession, envelope: Envelope) -> str:
@@ -209,7 +226,7 @@ class Handler:
         delivery = intake.Delivery(
             raw=raw,
             envelope_from=envelope.mail_from or "",
-            recipients=tuple(envelope.rcpt_tos),
+            client_ids=tuple(dict.fromkeys(accepted_client_ids(envelope))),
             peer=str(session.peer[0]) if session.peer else "",
             helo=session.host_name or "",
         )
@@ -217,8 +234,7 @@ class Handler:
             log.warning("refused a looping message from peer %s", delivery.peer)
             return ERR_554_LOOP
         try:
-            job = intake.take(delivery, domain=self._settings.domain, now=self._clock())
-            await asyncio.wrap_future(self._writer.submit(job))
+            await asyncio.wrap_future(self._writer.submit(intake.take(delivery, now=self._clock())))
         except Exception as exc:  # noqa: BLE001 - never a 500 with internals; the sender retries
             log.error("message from peer %s not stored: %s", delivery.peer, type(exc).__name__)
             return ERR_451_STORAGE

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection, wait
 
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, digest, intake, store
+from journal_relay import db, digest, intake, spool
 from journal_relay.config import Settings
 from journal_relay.deliver import Deliverer, transport_for
 from journal_relay.schedule import start_ticking
@@ -45,29 +45,31 @@ def utc_now() -> datetime:
 class Runner:
     """Processes what the spool holds, a batch per transaction (one commit, one fsync, per batch)."""
 
-    def __init__(self, *, engine: Engine, pipeline: intake.Intake, on_queued: Callable[[], None],
-                 batch: int = 64) -> None:
+    def __init__(self, *, engine: Engine, spool_engine: Engine, pipeline: intake.Intake,
+                 on_queued: Callable[[], None], batch: int = 64) -> None:
         self._engine = engine
+        self._spool = spool_engine
         self._intake = pipeline
         self._on_queued = on_queued
         self._batch = batch
 
     def run_once(self, *, now: datetime) -> int:
-        """Process up to one batch of spooled messages due at `now`; returns how many were taken from the
-        spool. Raises db.StorageError when the batch could not be committed (it stays spooled)."""
-        with db.reading(self._engine) as session:
-            items = store.spooled(session=session, now=now, limit=self._batch)
+        """Process up to one batch of spooled messages due at `now`; returns how many were stored.
+        Raises db.StorageError when the batch could not be committed (it stays spooled)."""
+        with db.reading(self._spool) as session:
+            items = spool.due(session=session, now=now, limit=self._batch)
         if not items:
             return 0
-        # The pure stages run before the transaction begins: on SQLite the write lock, which the receiver
-        # needs for every message, is held only for the inserts.
+        # The pure stages run before the transaction begins: the write lock is held only for the inserts.
         steps = [
             (item, intake.process(item, intake=self._intake, give_up=item.attempts >= GIVE_UP_AFTER_ATTEMPTS))
             for item in items
         ]
-        queued = taken = 0
+        done: list[int] = []
+        postponed: list[tuple[int, int, datetime]] = []
+        queued = 0
         try:
-            with db.transaction(self._engine) as session:
+            with db.transaction(self._engine, batch=True) as session:
                 for item, step in steps:
                     try:
                         with session.begin_nested():
@@ -76,22 +78,25 @@ class Runner:
                         attempts = item.attempts + 1
                         log.error("spooled message %s not stored (%s), attempt %d; will retry",
                                   item.id, type(exc).__name__, attempts)
-                        store.postpone_spooled(session=session, inbound_id=item.id, attempts=attempts,
-                                               until=now + min(timedelta(seconds=2**attempts), RETRY_CAP))
+                        postponed.append((item.id, attempts, now + min(timedelta(seconds=2**attempts), RETRY_CAP)))
                         continue
-                    if outcome is not None:
-                        taken += 1
-                        queued += len(outcome.queued)
-        except Exception as exc:  # noqa: BLE001 - the commit failed (disk full, database gone): all stay spooled
+                    done.append(item.id)
+                    queued += len(outcome.queued)
+            # Only now, with the entries committed: a crash before this line processes the batch again,
+            # and the entries' unique Message-ID stores nothing twice.
+            with db.transaction(self._spool) as session:
+                spool.finish(session=session, done=done, postponed=postponed)
+        except Exception as exc:  # noqa: BLE001 - a commit failed (disk full, database gone): all stay spooled
             raise db.StorageError(type(exc).__name__) from None
         if queued:
             self._on_queued()
-        return taken
+        return len(done)
 
 
 @dataclass(frozen=True)
 class _Back:
     engine: Engine
+    spool_engine: Engine
     pipeline: intake.Intake
     runner: Runner
     deliverer: Deliverer
@@ -102,12 +107,15 @@ def _build(settings: Settings) -> _Back:
     # tool, an operator's checks all see only the receiver's connections).
     engine = db.make_engine(settings.database_url, busy_timeout_seconds=settings.database_busy_timeout_seconds,
                             pooled=False)
+    spool_engine = db.make_engine(settings.spool_database_url,
+                                  busy_timeout_seconds=settings.database_busy_timeout_seconds, pooled=False)
     pipeline = intake.build(settings)
     deliverer = Deliverer(
         engine=engine, transport=transport_for(settings), retry_cap_seconds=settings.delivery_retry_max_seconds
     )
-    runner = Runner(engine=engine, pipeline=pipeline, on_queued=deliverer.wake, batch=settings.writer_max_batch)
-    return _Back(engine, pipeline, runner, deliverer)
+    runner = Runner(engine=engine, spool_engine=spool_engine, pipeline=pipeline, on_queued=deliverer.wake,
+                    batch=settings.writer_max_batch)
+    return _Back(engine, spool_engine, pipeline, runner, deliverer)
 
 
 def _drain_wakeups(wakeups: Connection) -> bool:
@@ -167,6 +175,7 @@ def main(settings: Settings, wakeups: Connection) -> None:
         scheduler.shutdown(wait=True)
         back.deliverer.stop()
         back.engine.dispose()
+        back.spool_engine.dispose()
 
 
 class BackProcess:

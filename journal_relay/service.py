@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, intake
+from journal_relay import db, intake, spool
 from journal_relay.config import Settings
 from journal_relay.receive import Handler, ReceiverController
 from journal_relay.runner import BackProcess
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class Running:
     engine: Engine
-    writer: db.Writer
+    spool_engine: Engine
+    writer: spool.SpoolWriter
     controller: ReceiverController
     back: BackProcess
 
@@ -31,6 +32,7 @@ class Running:
         self.writer.close()
         self.back.stop()
         self.engine.dispose()
+        self.spool_engine.dispose()
 
 
 def configure_logging(settings: Settings) -> None:
@@ -45,10 +47,13 @@ def start(settings: Settings) -> Running:
     """The receiver in this process, the rest (spool runner, deliverer, scheduler) in the back process."""
     engine = db.make_engine(settings.database_url, busy_timeout_seconds=settings.database_busy_timeout_seconds)
     db.create_schema(engine)
+    spool_engine = db.make_engine(settings.spool_database_url,
+                                  busy_timeout_seconds=settings.database_busy_timeout_seconds)
+    spool.create(spool_engine)
     # Checked here, so a broken practice lexicon or template folder stops start-up with its own message
     # instead of a back process that fails over and over.
     intake.build(settings)
-    writer = db.Writer(engine, max_batch=settings.writer_max_batch)
+    writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch)
     back = BackProcess(settings)
     # Mail spooled before a crash or a stop is processed now, not at the next message.
     back.wake()
@@ -60,12 +65,13 @@ def start(settings: Settings) -> Running:
         writer.close()
         back.stop()
         engine.dispose()
+        spool_engine.dispose()
         raise
     log.info(
         "journal-relay listening on %s for *@%s; outbound via %s",
         settings.listen, settings.domain, "relay" if settings.relay else f"folder {settings.outbox_dir}",
     )
-    return Running(engine, writer, controller, back)
+    return Running(engine, spool_engine, writer, controller, back)
 
 
 def serve(settings: Settings) -> None:

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, SQLModel, col, select
 
 from journal_relay import db
-from journal_relay.models import Appointment, Client, Digest, Entry, Flag, Inbound, Sender, Therapist
+from journal_relay.models import Appointment, Client, Digest, Entry, Flag, Sender, Therapist
 from journal_relay.parse import ParsedMessage
 from journal_relay.screen import Screening
 
@@ -433,77 +433,6 @@ def release_entry(*, session: Session, entry: Entry, text: str, screening: Scree
     _add_findings(session, entry.id, screening)
     session.flush()
     return entry
-
-
-# --- the intake spool: messages taken over SMTP, waiting to become entries --------------------------------
-
-_INSERT_INBOUND = insert(Inbound)
-_DELETE_INBOUND = delete(Inbound).where(col(Inbound.id) == bindparam("inbound_id"))
-
-
-@dataclass(frozen=True)
-class Spooled:
-    """One message waiting in the spool, as the runner needs it."""
-
-    id: int
-    received_at: datetime
-    client_ids: tuple[int, ...]
-    envelope_from: str
-    peer: str
-    helo: str
-    raw: bytes
-    attempts: int
-
-
-def spool(
-    *, session: Session, raw: bytes, recipients: Sequence[str], domain: str, envelope_from: str, peer: str,
-    helo: str, now: datetime,
-) -> int:
-    """Keep a message just taken over SMTP; its commit is what lets the receiver answer 250.
-
-    The recipients are resolved here, in the same transaction, so a client deactivated since RCPT is
-    refused now (NotFound) rather than accepted and orphaned.
-    """
-    client_ids = [client_by_address(session=session, address=address, domain=domain).id for address in recipients]
-    key = session.connection().execute(_INSERT_INBOUND, {
-        "received_at": now, "client_ids": ",".join(str(i) for i in client_ids), "envelope_from": envelope_from,
-        "peer": peer, "helo": helo, "raw": raw, "attempts": 0, "next_attempt_at": now,
-    }).inserted_primary_key
-    assert key is not None
-    inbound_id: int = key[0]
-    return inbound_id
-
-
-def spooled(*, session: Session, now: datetime, limit: int) -> list[Spooled]:
-    """The oldest messages due for processing at `now`, at most `limit`."""
-    query = (
-        select(Inbound).where(col(Inbound.next_attempt_at) <= now).order_by(col(Inbound.id)).limit(limit)
-    )
-    return [
-        Spooled(id=row.id, received_at=row.received_at, client_ids=tuple(int(i) for i in row.client_ids.split(",")),
-                envelope_from=row.envelope_from, peer=row.peer, helo=row.helo, raw=row.raw, attempts=row.attempts)
-        for row in session.exec(query).all()
-        if row.id is not None
-    ]
-
-
-def claim_spooled(*, session: Session, inbound_id: int) -> bool:
-    """Take the message out of the spool, in the transaction that stores what it became.
-
-    False when it is already gone: another runner stored it first (it then must not be stored again).
-    """
-    result = session.connection().execute(_DELETE_INBOUND, {"inbound_id": inbound_id})
-    return bool(result.rowcount)
-
-
-def postpone_spooled(*, session: Session, inbound_id: int, attempts: int, until: datetime) -> None:
-    session.connection().execute(
-        update(Inbound).where(col(Inbound.id) == inbound_id).values(attempts=attempts, next_attempt_at=until)
-    )
-
-
-def spool_size(*, session: Session) -> int:
-    return int(session.exec(select(func.count()).select_from(Inbound)).one())
 
 
 def _getter(session: Session, client_id: int) -> Callable[[], Client | None]:

@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
-from journal_relay import db, intake, service, store
+from journal_relay import db, intake, service, spool, store
 from journal_relay.config import Settings
 from journal_relay.runner import Runner
 
@@ -211,33 +211,50 @@ def send(settings: Settings, raw: bytes, *, to: str, mail_from: str = CLIENT_SEN
     return code, text.decode()
 
 
+def spool_message(settings: Settings, raw: bytes, *, to: str, now: datetime, mail_from: str = CLIENT_SENDER) -> None:
+    """Put a message in the spool as the receiver would after RCPT `to`."""
+    engine = db.make_engine(settings.database_url)
+    spool_engine = db.make_engine(settings.spool_database_url)
+    try:
+        spool.create(spool_engine)
+        with db.reading(engine) as session:
+            client = store.client_by_address(session=session, address=to, domain=settings.domain)
+        assert client.id is not None
+        delivery = intake.Delivery(raw=raw, envelope_from=mail_from, client_ids=(client.id,))
+        writer = spool.SpoolWriter(spool_engine)
+        writer.submit(intake.take(delivery, now=now)).result()
+        writer.close()
+    finally:
+        engine.dispose()
+        spool_engine.dispose()
+
+
+def runner_for(settings: Settings, pipeline: intake.Intake | None = None) -> Runner:
+    """The back process's runner, here in the test's process."""
+    return Runner(engine=db.make_engine(settings.database_url), spool_engine=db.make_engine(settings.spool_database_url),
+                  pipeline=pipeline or intake.build(settings), on_queued=lambda: None)
+
+
 def ingest(engine: Engine, settings: Settings, raw: bytes, *, to: str, now: datetime,
            mail_from: str = CLIENT_SENDER, pipeline: intake.Intake | None = None) -> int:
     """The intake pipeline without the SMTP conversation: spool the message as the receiver would, then run
-    the back process's runner once, here. Returns how many spooled messages it processed."""
-    delivery = intake.Delivery(raw=raw, envelope_from=mail_from, recipients=(to,))
-    with db.transaction(engine) as session:
-        intake.take(delivery, domain=settings.domain, now=now)(session)
-    runner = Runner(engine=engine, pipeline=pipeline or intake.build(settings), on_queued=lambda: None)
-    return runner.run_once(now=now)
+    the back process's runner once, here. Returns how many spooled messages it stored."""
+    spool_message(settings, raw, to=to, now=now, mail_from=mail_from)
+    return runner_for(settings, pipeline).run_once(now=now)
 
 
 def processed(settings: Settings, timeout: float = 20.0) -> None:
     """Wait until the back process has turned everything spooled into entries (a 250 means spooled)."""
-    engine = db.make_engine(settings.database_url)
+    engine = db.make_engine(settings.spool_database_url)
     try:
-        spool_emptied(engine, timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with db.reading(engine) as session:
+                if spool.size(session=session) == 0:
+                    return
+            time.sleep(0.005)
     finally:
         engine.dispose()
-
-
-def spool_emptied(engine: Engine, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with db.reading(engine) as session:
-            if store.spool_size(session=session) == 0:
-                return
-        time.sleep(0.005)
     raise AssertionError(f"the spool still holds messages after {timeout} s")
 
 

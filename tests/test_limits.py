@@ -19,7 +19,7 @@ from sqlmodel import select
 from journal_relay import db, receive, service, throttle
 from journal_relay.config import Settings
 from journal_relay.models import Entry
-from tests.conftest import CLIENT_SENDER, make_message, spool_emptied
+from tests.conftest import CLIENT_SENDER, make_message, processed
 
 Serve = Callable[..., tuple[Settings, service.Running]]
 
@@ -55,7 +55,7 @@ def connect(settings: Settings, source: str = "127.0.0.1") -> smtplib.SMTP:
 
 
 def entries(engine):  # type: ignore[no-untyped-def]
-    spool_emptied(engine)
+    processed(Settings(database_url=str(engine.url)))
     with db.reading(engine) as session:
         return session.exec(select(Entry)).all()
 

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from journal_relay import db, service
+from journal_relay import db, service, spool
 from journal_relay.models import Entry, Flag, Outbound
 from journal_relay.receive import Handler, ReceiverController
 from tests.conftest import free_port, make_message, register, send
@@ -80,7 +80,7 @@ def test_unreachable_postgres_answers_451_at_rcpt_and_never_crashes(tmp_path):
     closed = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
     settings = settings_for(closed, tmp_path)
     engine = db.make_engine(closed)
-    writer = db.Writer(engine)
+    writer = spool.SpoolWriter(engine)
     controller = ReceiverController(Handler(settings=settings, engine=engine, writer=writer), settings=settings)
     controller.start()
     try:

@@ -62,8 +62,8 @@ def test_unregistered_sender_is_quarantined_not_accepted(running, settings, engi
     assert "registered" in entry.quarantine_reason
 
 
-def test_locked_database_answers_451_and_stores_nothing(running, settings, engine, practice):
-    path = settings.database_url.removeprefix("sqlite:///")
+def test_locked_spool_answers_451_and_stores_nothing(running, settings, engine, practice):
+    path = settings.spool_database_url.removeprefix("sqlite:///")
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")
     try:
@@ -76,13 +76,29 @@ def test_locked_database_answers_451_and_stores_nothing(running, settings, engin
 
 
 def test_broken_storage_answers_451_never_500(running, settings, engine, practice):
-    raw_conn = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"))
+    raw_conn = sqlite3.connect(settings.spool_database_url.removeprefix("sqlite:///"))
     raw_conn.execute("DROP TABLE inbound")
     raw_conn.commit()
     raw_conn.close()
     code, text = send(settings, make_message(to=practice.address, body="I want to kill myself."), to=practice.address)
     assert code == 451
     assert "Error" not in text
+
+
+def test_a_locked_database_delays_the_entry_but_loses_nothing(running, settings, engine, practice):
+    # Taking mail needs only the spool: a long write lock on the database (a backup, a migration)
+    # holds up screening and storing, not the senders.
+    blocker = sqlite3.connect(settings.database_url.removeprefix("sqlite:///"), isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with __import__("smtplib").SMTP(settings.listen_host, settings.listen_port) as client:
+            client.sendmail("client@mail.test", [practice.address],
+                            make_message(to=practice.address, message_id="<during-lock@mail.test>"))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    processed(settings)
+    assert [e.message_id for e in entries(engine)] == ["during-lock@mail.test"]
 
 
 def test_two_recipients_store_one_entry_each(running, settings, engine, practice):

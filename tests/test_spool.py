@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import select
 
-from journal_relay import db, intake, service, store
+from journal_relay import db, intake, service, spool
 from journal_relay.models import Entry, Inbound
-from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS, Runner
-from tests.conftest import ingest, make_message, processed, send
+from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS
+from tests.conftest import ingest, make_message, processed, runner_for, send, spool_message
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 RISK = "I want to kill myself tonight."
@@ -23,9 +23,12 @@ def entries(engine):  # type: ignore[no-untyped-def]
         return session.exec(select(Entry).order_by(Entry.id)).all()
 
 
-def spooled(engine):  # type: ignore[no-untyped-def]
+def spooled(settings):  # type: ignore[no-untyped-def]
+    engine = db.make_engine(settings.spool_database_url)
     with db.reading(engine) as session:
-        return session.exec(select(Inbound)).all()
+        found = session.exec(select(Inbound)).all()
+    engine.dispose()
+    return found
 
 
 def drop_flag_table(settings) -> None:  # type: ignore[no-untyped-def]
@@ -38,24 +41,24 @@ def drop_flag_table(settings) -> None:  # type: ignore[no-untyped-def]
 def test_a_message_that_cannot_be_stored_stays_spooled_and_is_retried(settings, engine, practice):
     drop_flag_table(settings)
     assert ingest(engine, settings, make_message(to=practice.address, body=RISK), to=practice.address, now=NOW) == 0
-    (waiting,) = spooled(engine)
+    (waiting,) = spooled(settings)
     assert waiting.attempts == 1 and waiting.next_attempt_at > NOW
     assert entries(engine) == []
 
     db.create_schema(engine)  # the fault is repaired
-    runner = Runner(engine=engine, pipeline=intake.build(settings), on_queued=lambda: None)
+    runner = runner_for(settings)
     assert runner.run_once(now=NOW) == 0  # not due yet: backing off
     assert runner.run_once(now=NOW + timedelta(minutes=1)) == 1
     (entry,) = entries(engine)
     assert entry.status == "accepted" and entry.top_severity == "urgent" and entry.received_at == NOW
-    assert spooled(engine) == []
+    assert spooled(settings) == []
 
 
 def test_a_message_that_fails_again_and_again_is_kept_for_staff(settings, engine, practice):
     drop_flag_table(settings)
     raw = make_message(to=practice.address, body=RISK)
     ingest(engine, settings, raw, to=practice.address, now=NOW)
-    runner = Runner(engine=engine, pipeline=intake.build(settings), on_queued=lambda: None)
+    runner = runner_for(settings)
     later = NOW
     for _ in range(GIVE_UP_AFTER_ATTEMPTS - 1):
         later += timedelta(hours=2)
@@ -64,30 +67,27 @@ def test_a_message_that_fails_again_and_again_is_kept_for_staff(settings, engine
     (entry,) = entries(engine)
     assert entry.status == "quarantined" and "could not be processed" in entry.quarantine_reason
     assert entry.raw == raw
-    assert spooled(engine) == []
+    assert spooled(settings) == []
 
 
-def test_two_runners_store_a_message_once(settings, engine, practice):
+def test_a_message_processed_twice_is_stored_once(settings, engine, practice, catcher):
+    # The back process died after committing the entries and before removing the message from the spool.
+    spool_message(settings, make_message(to=practice.address, body=RISK), to=practice.address, now=NOW)
     pipeline = intake.build(settings)
-    with db.transaction(engine) as session:
-        delivery = intake.Delivery(raw=make_message(to=practice.address), envelope_from="client@mail.test",
-                                   recipients=(practice.address,))
-        intake.take(delivery, domain=settings.domain, now=NOW)(session)
-    with db.reading(engine) as session:
-        (item,) = store.spooled(session=session, now=NOW, limit=10)
-    first, second = intake.process(item, intake=pipeline), intake.process(item, intake=pipeline)
-    with db.transaction(engine) as session:
-        assert first(session, NOW) is not None
-    with db.transaction(engine) as session:
-        assert second(session, NOW) is None
+    spool_engine = db.make_engine(settings.spool_database_url)
+    with db.reading(spool_engine) as session:
+        (item,) = spool.due(session=session, now=NOW, limit=10)
+    for _ in range(2):
+        with db.transaction(engine) as session:
+            outcome = intake.process(item, intake=pipeline)(session, NOW)
+    assert outcome.duplicates == 1 and outcome.queued == ()
     assert len(entries(engine)) == 1
+    assert runner_for(settings).run_once(now=NOW) == 1  # the spool copy, processed again: still one entry
+    assert len(entries(engine)) == 1 and spooled(settings) == []
 
 
 def test_mail_spooled_while_the_back_process_was_down_is_processed_at_start(settings, engine, practice, catcher):
-    delivery = intake.Delivery(raw=make_message(to=practice.address), envelope_from="client@mail.test",
-                               recipients=(practice.address,))
-    with db.transaction(engine) as session:
-        intake.take(delivery, domain=settings.domain, now=datetime.now(UTC))(session)
+    spool_message(settings, make_message(to=practice.address), to=practice.address, now=datetime.now(UTC))
     run = service.start(settings)
     try:
         processed(settings)
@@ -115,5 +115,11 @@ def test_stopping_the_service_finishes_the_spool(settings, engine, practice):
             client.sendmail("client@mail.test", [practice.address],
                             make_message(to=practice.address, message_id=f"<stop-{i}@mail.test>"))
     run.stop()
-    assert spooled(engine) == []
+    assert spooled(settings) == []
     assert len(entries(engine)) == 20
+
+
+def test_the_spool_is_a_file_of_its_own_beside_a_sqlite_database(settings):
+    assert settings.spool_database_url == settings.database_url.removesuffix(".db") + "-spool.db"
+    postgres = settings.model_copy(update={"database_url": "postgresql+psycopg://u@db/journal"})
+    assert postgres.spool_database_url == postgres.database_url

@@ -120,7 +120,7 @@ def test_read_only_filesystem_answers_451_and_recovers(bind_mount, tmp_path):
         assert send(settings, make_message(to=practice.address), to=practice.address)[0] == 250
         before = row_counts(run.engine)
 
-        remount(bind_mount, "ro", run.engine)
+        remount(bind_mount, "ro", run.engine, run.spool_engine)
         code, text = send(settings, make_message(to=practice.address, body=FLAGGED,
                                                  message_id="<while-ro@mail.test>"), to=practice.address)
         assert (code, text[:5]) == (451, "4.3.0")
@@ -137,7 +137,8 @@ def test_read_only_filesystem_answers_451_and_recovers(bind_mount, tmp_path):
 def test_query_only_database_answers_451_and_recovers(running, settings, engine, practice):
     # Where mounts are not permitted: SQLite's own read-only switch on every server connection.
     before = row_counts(engine)
-    with pragma_on_every_connection(running.engine, "PRAGMA query_only=ON"):
+    # On the spool, which is what the receiver writes before its 250.
+    with pragma_on_every_connection(running.spool_engine, "PRAGMA query_only=ON"):
         code, text = send(settings, make_message(to=practice.address, body=FLAGGED), to=practice.address)
     assert (code, text[:5]) == (451, "4.3.0")
     assert row_counts(engine) == before
@@ -203,9 +204,9 @@ def test_database_at_its_page_limit_answers_451_and_recovers(running, settings, 
     # Where mounts are not permitted: SQLITE_FULL through SQLite's own size cap on every server connection.
     assert send(settings, make_message(to=practice.address), to=practice.address)[0] == 250
     before = row_counts(engine)
-    with engine.connect() as conn:
+    with running.spool_engine.connect() as conn:
         pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
-    with pragma_on_every_connection(running.engine, f"PRAGMA max_page_count={pages}"):
+    with pragma_on_every_connection(running.spool_engine, f"PRAGMA max_page_count={pages}"):
         code, text = send(settings, big_message(practice.address, "<at-cap@mail.test>"), to=practice.address)
     assert (code, text[:5]) == (451, "4.3.0")
     assert row_counts(engine) == before

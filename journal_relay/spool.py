@@ -1,0 +1,164 @@
+"""The intake spool: where a message lives from its 250 until the back process has stored its entries.
+
+Beside a SQLite database the spool is a file of its own, so the receiver's commits never wait for the
+write lock that the back process holds while it stores entries. The back process deletes a message only
+after the entries it became are committed; if it dies in between, the message is processed again and the
+entries' unique (client, Message-ID) keeps each one stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from journal_relay.db import StorageError
+from journal_relay.models import Inbound
+
+log = logging.getLogger(__name__)
+
+_INSERT = insert(Inbound)
+_DELETE = delete(Inbound).where(col(Inbound.id) == bindparam("inbound_id"))
+_POSTPONE = (
+    update(Inbound)
+    .where(col(Inbound.id) == bindparam("inbound_id"))
+    .values(attempts=bindparam("new_attempts"), next_attempt_at=bindparam("until"))
+)
+
+
+def create(engine: Engine) -> None:
+    Inbound.__table__.create(engine, checkfirst=True)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """One message waiting in the spool."""
+
+    id: int
+    received_at: datetime
+    client_ids: tuple[int, ...]
+    envelope_from: str
+    peer: str
+    helo: str
+    raw: bytes
+    attempts: int
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A message as the receiver hands it over: what a spool row is made of."""
+
+    raw: bytes
+    client_ids: tuple[int, ...]
+    envelope_from: str
+    peer: str
+    helo: str
+    received_at: datetime
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "received_at": self.received_at, "client_ids": ",".join(str(i) for i in self.client_ids),
+            "envelope_from": self.envelope_from, "peer": self.peer, "helo": self.helo, "raw": self.raw,
+            "attempts": 0, "next_attempt_at": self.received_at,
+        }
+
+
+def due(*, session: Session, now: datetime, limit: int) -> list[Spooled]:
+    """The oldest messages due for processing at `now`, at most `limit`."""
+    query = select(Inbound).where(col(Inbound.next_attempt_at) <= now).order_by(col(Inbound.id)).limit(limit)
+    return [
+        Spooled(id=row.id, received_at=row.received_at, client_ids=tuple(int(i) for i in row.client_ids.split(",")),
+                envelope_from=row.envelope_from, peer=row.peer, helo=row.helo, raw=row.raw, attempts=row.attempts)
+        for row in session.exec(query).all()
+        if row.id is not None
+    ]
+
+
+def finish(*, session: Session, done: Sequence[int], postponed: Sequence[tuple[int, int, datetime]]) -> None:
+    """Remove what is stored; `postponed` (id, attempts so far, next try) waits for another attempt."""
+    connection = session.connection()
+    if done:
+        connection.execute(_DELETE, [{"inbound_id": i} for i in done])
+    if postponed:
+        connection.execute(_POSTPONE, [{"inbound_id": i, "new_attempts": n, "until": t} for i, n, t in postponed])
+
+
+def size(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Inbound)).one())
+
+
+def oldest(*, session: Session) -> datetime | None:
+    found: datetime | None = session.exec(select(func.min(Inbound.received_at))).one()
+    return found
+
+
+_STOP = object()
+
+
+class SpoolWriter:
+    """One thread commits what the receiver takes, many messages per commit (one fsync).
+
+    No message's future resolves before the COMMIT holding it has returned: that is what the 250 waits
+    for. A batch fails or succeeds whole; every row is independent, so nothing but the storage itself can
+    fail it.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="journal-relay-spool", daemon=True)
+        self._thread.start()
+
+    def submit(self, taken: Taken) -> Future[None]:
+        future: Future[None] = Future()
+        self._jobs.put((taken, future))
+        return future
+
+    def close(self) -> None:
+        self._jobs.put(_STOP)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            first = self._jobs.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            stop = False
+            while len(batch) < self._max_batch:
+                try:
+                    item = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _commit(self, batch: list[tuple[Taken, Future[None]]]) -> None:
+        live = [(taken, future) for taken, future in batch if future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(_INSERT, [taken.row() for taken, _ in live])
+        except Exception as exc:  # noqa: BLE001 - the commit failed: nobody in the batch is spooled
+            log.error("batch of %d messages not spooled: %s", len(live), type(exc).__name__)
+            for _, future in live:
+                future.set_exception(StorageError(type(exc).__name__))
+            return
+        for _, future in live:
+            future.set_result(None)
