@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # quarantine for staff, rather than retried for ever.
 GIVE_UP_AFTER_ATTEMPTS = 3
 RETRY_CAP = timedelta(hours=1)
+# Stored messages leave the spool in bulk (see Runner).
+REMOVE_AFTER_SECONDS = 1.0
+REMOVE_AFTER_COUNT = 2048
 # How long the runner sleeps when nobody wakes it: a safety net only; the receiver wakes it on every commit.
 IDLE_SECONDS = 1.0
 
@@ -43,22 +46,34 @@ def utc_now() -> datetime:
 
 
 class Runner:
-    """Processes what the spool holds, a batch per transaction (one commit, one fsync, per batch)."""
+    """Processes what the spool holds, a batch per transaction (one commit, one fsync, per batch).
+
+    Stored messages leave the spool in bulk, about once a second or when the spool is idle, not once per
+    batch: every write to the spool takes the lock the receiver needs for each 250. Until then a cursor
+    keeps them from being read again; a crash in between costs a second processing, which stores nothing
+    twice (see spool.py).
+    """
 
     def __init__(self, *, engine: Engine, spool_engine: Engine, pipeline: intake.Intake,
-                 on_queued: Callable[[], None], batch: int = 64) -> None:
+                 on_queued: Callable[[], None], batch: int = 64,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self._engine = engine
         self._spool = spool_engine
         self._intake = pipeline
         self._on_queued = on_queued
         self._batch = batch
+        self._monotonic = monotonic
+        self._after = 0  # spool ids up to here are stored or postponed, in this run of the process
+        self._stored: list[int] = []  # stored, not yet removed from the spool
+        self._removed_at = monotonic()
 
     def run_once(self, *, now: datetime) -> int:
         """Process up to one batch of spooled messages due at `now`; returns how many were stored.
         Raises db.StorageError when the batch could not be committed (it stays spooled)."""
         with db.reading(self._spool) as session:
-            items = spool.due(session=session, now=now, limit=self._batch)
+            items = spool.due(session=session, now=now, limit=self._batch, after=self._after)
         if not items:
+            self.remove_stored()
             return 0
         # The pure stages run before the transaction begins: the write lock is held only for the inserts.
         steps = [
@@ -82,15 +97,28 @@ class Runner:
                         continue
                     done.append(item.id)
                     queued += len(outcome.queued)
-            # Only now, with the entries committed: a crash before this line processes the batch again,
-            # and the entries' unique Message-ID stores nothing twice.
-            with db.transaction(self._spool) as session:
-                spool.finish(session=session, done=done, postponed=postponed)
+            if postponed:  # rare: a bug of ours or a poisoned message, worth the spool's lock at once
+                with db.transaction(self._spool) as session:
+                    spool.finish(session=session, done=(), postponed=postponed)
         except Exception as exc:  # noqa: BLE001 - a commit failed (disk full, database gone): all stay spooled
             raise db.StorageError(type(exc).__name__) from None
+        self._after = max(item.id for item in items)
+        self._stored += done
+        if len(self._stored) >= REMOVE_AFTER_COUNT or self._monotonic() - self._removed_at >= REMOVE_AFTER_SECONDS:
+            self.remove_stored()
         if queued:
             self._on_queued()
         return len(done)
+
+    def remove_stored(self) -> None:
+        """Take what is stored out of the spool; then read the spool from its start again (postponed
+        messages come round)."""
+        if self._stored:
+            with db.transaction(self._spool) as session:
+                spool.finish(session=session, done=self._stored, postponed=())
+            self._stored = []
+        self._after = 0
+        self._removed_at = self._monotonic()
 
 
 @dataclass(frozen=True)
@@ -171,6 +199,10 @@ def main(settings: Settings, wakeups: Connection) -> None:
                     break
             except db.StorageError:
                 break
+        try:
+            back.runner.remove_stored()
+        except Exception as exc:  # noqa: BLE001 - stored twice is prevented anyway (see spool.py)
+            log.warning("stored messages left in the spool for the next start: %s", type(exc).__name__)
     finally:
         scheduler.shutdown(wait=True)
         back.deliverer.stop()

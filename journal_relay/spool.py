@@ -72,9 +72,14 @@ class Taken:
         }
 
 
-def due(*, session: Session, now: datetime, limit: int) -> list[Spooled]:
-    """The oldest messages due for processing at `now`, at most `limit`."""
-    query = select(Inbound).where(col(Inbound.next_attempt_at) <= now).order_by(col(Inbound.id)).limit(limit)
+def due(*, session: Session, now: datetime, limit: int, after: int = 0) -> list[Spooled]:
+    """The oldest messages due for processing at `now` with an id above `after`, at most `limit`."""
+    query = (
+        select(Inbound)
+        .where(col(Inbound.id) > after, col(Inbound.next_attempt_at) <= now)
+        .order_by(col(Inbound.id))
+        .limit(limit)
+    )
     return [
         Spooled(id=row.id, received_at=row.received_at, client_ids=tuple(int(i) for i in row.client_ids.split(",")),
                 envelope_from=row.envelope_from, peer=row.peer, helo=row.helo, raw=row.raw, attempts=row.attempts)

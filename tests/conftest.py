@@ -240,7 +240,10 @@ def ingest(engine: Engine, settings: Settings, raw: bytes, *, to: str, now: date
     """The intake pipeline without the SMTP conversation: spool the message as the receiver would, then run
     the back process's runner once, here. Returns how many spooled messages it stored."""
     spool_message(settings, raw, to=to, now=now, mail_from=mail_from)
-    return runner_for(settings, pipeline).run_once(now=now)
+    runner = runner_for(settings, pipeline)
+    stored = runner.run_once(now=now)
+    runner.remove_stored()  # as the back process does when the spool is idle
+    return stored
 
 
 def processed(settings: Settings, timeout: float = 20.0) -> None:

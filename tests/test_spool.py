@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from journal_relay import db, intake, service, spool
 from journal_relay.models import Entry, Inbound
-from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS
+from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS, REMOVE_AFTER_SECONDS, Runner
 from tests.conftest import ingest, make_message, processed, runner_for, send, spool_message
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -49,6 +49,7 @@ def test_a_message_that_cannot_be_stored_stays_spooled_and_is_retried(settings, 
     runner = runner_for(settings)
     assert runner.run_once(now=NOW) == 0  # not due yet: backing off
     assert runner.run_once(now=NOW + timedelta(minutes=1)) == 1
+    runner.remove_stored()
     (entry,) = entries(engine)
     assert entry.status == "accepted" and entry.top_severity == "urgent" and entry.received_at == NOW
     assert spooled(settings) == []
@@ -62,8 +63,11 @@ def test_a_message_that_fails_again_and_again_is_kept_for_staff(settings, engine
     later = NOW
     for _ in range(GIVE_UP_AFTER_ATTEMPTS - 1):
         later += timedelta(hours=2)
+        runner.remove_stored()  # an idle pass: postponed messages come round again
         assert runner.run_once(now=later) == 0
+    runner.remove_stored()
     assert runner.run_once(now=later + timedelta(hours=2)) == 1
+    runner.remove_stored()
     (entry,) = entries(engine)
     assert entry.status == "quarantined" and "could not be processed" in entry.quarantine_reason
     assert entry.raw == raw
@@ -82,8 +86,28 @@ def test_a_message_processed_twice_is_stored_once(settings, engine, practice, ca
             outcome = intake.process(item, intake=pipeline)(session, NOW)
     assert outcome.duplicates == 1 and outcome.queued == ()
     assert len(entries(engine)) == 1
-    assert runner_for(settings).run_once(now=NOW) == 1  # the spool copy, processed again: still one entry
+    runner = runner_for(settings)
+    assert runner.run_once(now=NOW) == 1  # the spool copy, processed again: still one entry
+    runner.remove_stored()
     assert len(entries(engine)) == 1 and spooled(settings) == []
+
+
+def test_stored_messages_leave_the_spool_in_bulk_and_are_not_read_twice(settings, engine, practice):
+    clock = [0.0]
+    runner = Runner(engine=engine, spool_engine=db.make_engine(settings.spool_database_url),
+                    pipeline=intake.build(settings), on_queued=lambda: None, batch=2, monotonic=lambda: clock[0])
+    for i in range(3):
+        spool_message(settings, make_message(to=practice.address, message_id=f"<bulk-{i}@mail.test>"),
+                      to=practice.address, now=NOW)
+    assert runner.run_once(now=NOW) == 2
+    assert runner.run_once(now=NOW) == 1  # the next one, not the two already stored
+    assert len(spooled(settings)) == 3  # still there: removed in bulk
+    clock[0] += REMOVE_AFTER_SECONDS
+    spool_message(settings, make_message(to=practice.address, message_id="<bulk-3@mail.test>"),
+                  to=practice.address, now=NOW)
+    assert runner.run_once(now=NOW) == 1
+    assert len(spooled(settings)) == 0
+    assert len(entries(engine)) == 4
 
 
 def test_mail_spooled_while_the_back_process_was_down_is_processed_at_start(settings, engine, practice, catcher):
