@@ -27,11 +27,13 @@ class StorageError(Exception):
     """The database could not do what was asked; the caller answers 'try again later'."""
 
 
-def make_engine(url: str, *, busy_timeout_seconds: float = 10.0, pooled: bool = True) -> Engine:
+def make_engine(url: str, *, busy_timeout_seconds: float = 10.0, pooled: bool = True,
+                checkpoints: bool = True) -> Engine:
     """An engine for `url`. SQLite gets WAL with full sync, so a commit that returned is on disk.
 
-    `pooled=False` (SQLite only): a connection per transaction, so an idle process holds no file open,
-    for work done in batches, where opening costs little beside the batch.
+    SQLite only: `pooled=False` gives a connection per transaction, so an idle process holds no file
+    open, for work done in batches, where opening costs little beside the batch. `checkpoints=False`
+    leaves copying the WAL into the database to another process's connections, off this one's commits.
     """
     if url.startswith("sqlite"):
         busy_ms = int(busy_timeout_seconds * 1000)
@@ -47,6 +49,8 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 10.0, pooled: bool = 
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            if not checkpoints:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
         @event.listens_for(engine, "begin")

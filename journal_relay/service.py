@@ -47,8 +47,9 @@ def start(settings: Settings) -> Running:
     """The receiver in this process, the rest (spool runner, deliverer, scheduler) in the back process."""
     engine = db.make_engine(settings.database_url, busy_timeout_seconds=settings.database_busy_timeout_seconds)
     db.create_schema(engine)
+    # The back process checkpoints the spool's WAL (its commits are few), so a 250 never waits for one.
     spool_engine = db.make_engine(settings.spool_database_url,
-                                  busy_timeout_seconds=settings.database_busy_timeout_seconds)
+                                  busy_timeout_seconds=settings.database_busy_timeout_seconds, checkpoints=False)
     spool.create(spool_engine)
     # Checked here, so a broken practice lexicon or template folder stops start-up with its own message
     # instead of a back process that fails over and over.
