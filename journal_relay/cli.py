@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from journal_relay import db, digest, intake, outbox, service, store
+from journal_relay import db, digest, intake, outbox, service, spool, store
 from journal_relay.config import Settings, load_settings
 from journal_relay.render import Renderer
 from journal_relay.screen import LexiconError, load_lexicon, screen, screen_jsonl, screening_to_json
@@ -513,6 +513,23 @@ def screen_command(obj: Context, file: Any, jsonl: bool) -> None:
     click.echo(json.dumps(screening_to_json(screen(file.read(), lexicon=lexicon)), indent=2, ensure_ascii=False))
 
 
+# The back process stores a message within milliseconds; minutes mean it is down or failing.
+SPOOL_STUCK_SECONDS = 600
+
+
+def spool_state(settings: Settings) -> tuple[int, float | None]:
+    """How many messages wait in the spool, and how many seconds the oldest has waited."""
+    engine = db.make_engine(settings.spool_database_url)
+    try:
+        spool.create(engine)
+        with db.reading(engine) as session:
+            waiting = spool.size(session=session)
+            oldest = spool.oldest(session=session)
+    finally:
+        engine.dispose()
+    return waiting, (now_utc() - oldest).total_seconds() if oldest is not None else None
+
+
 @main.command("check")
 @click.pass_obj
 @friendly
@@ -527,9 +544,18 @@ def check(obj: Context) -> None:
     _ = obj.engine
     intake.build(settings)
     for name, value in settings.model_dump().items():
-        shown = re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(value)) if name in ("relay", "database_url") else value
+        shown = (re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(value))
+                 if name in ("relay", "database_url", "spool_url") else value)
         click.echo(f"{name} = {shown}")
-    click.echo("ok: settings, database, templates and lexicon load")
+    waiting, oldest = spool_state(settings)
+    click.echo(f"spool: {waiting} message(s) waiting to be screened and stored"
+               + (f", the oldest taken {oldest:.0f} s ago" if oldest is not None else ""))
+    if oldest is not None and oldest > SPOOL_STUCK_SECONDS:
+        raise click.ClickException(
+            f"the spool's oldest message has waited {oldest:.0f} s: is `journal-relay serve` running? "
+            "Its log says why a message is not stored (look for 'spooled message')."
+        )
+    click.echo("ok: settings, database, spool, templates and lexicon load")
 
 
 if __name__ == "__main__":

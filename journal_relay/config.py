@@ -88,11 +88,13 @@ class Settings(BaseSettings):
     rcpt_cache_seconds: float = Field(
         60.0,
         description="How long RCPT remembers a known private address without asking the database (0: always ask). "
-        "Unknown addresses are never remembered; a deactivated client's mail gets 451 at DATA until it expires.",
+        "Unknown addresses are never remembered; mail taken for a client deactivated meanwhile is quarantined "
+        "for staff.",
         ge=0,
     )
     writer_max_batch: int = Field(
-        64, description="Most messages the writer commits together (one fsync); each still gets 250 only after it.",
+        64, description="Most messages committed together (one fsync), to the spool by the receiver and as entries "
+        "by the back process; each still gets 250 only after its commit.",
         ge=1, le=10_000,
     )
 

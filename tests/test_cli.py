@@ -107,3 +107,24 @@ def test_config_file_is_read_and_environment_wins(run, tmp_path, monkeypatch):
     output = run("--config", str(config), "check").output
     assert "domain = from-env.test" in output and "practice_name = File Practice" in output
     assert "from_address = x@from-file.test" in output
+
+
+def test_check_tells_when_the_spool_is_stuck(run, tmp_path):
+    from datetime import UTC, datetime, timedelta
+
+    from journal_relay import db, spool
+    from journal_relay.config import Settings
+
+    assert "spool: 0 message(s) waiting" in run("check").output
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'cli.db'}")
+    engine = db.make_engine(settings.spool_database_url)
+    spool.create(engine)
+    writer = spool.SpoolWriter(engine)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    writer.submit(spool.Taken(raw=b"Subject: x\r\n\r\nx\r\n", client_ids=(1,), envelope_from="", peer="", helo="",
+                              received_at=long_ago)).result()
+    writer.close()
+    engine.dispose()
+    result = CliRunner().invoke(main, ["check"])
+    assert result.exit_code == 1
+    assert "spool: 1 message(s) waiting" in result.output and "is `journal-relay serve` running?" in result.output
