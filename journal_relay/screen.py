@@ -114,6 +114,7 @@ class Rule:
     # Searched in the whole lower-cased entry: the rule counts only if one matches (e.g. a weapon
     # mentioned in another sentence for "I'm going to use it on him").
     entry_requires: tuple[re.Pattern[str], ...] = ()
+    requires: tuple[re.Pattern[str], ...] = ()  # the same, in the normalised sentence (before or after the match)
 
 
 @dataclass(frozen=True)
@@ -486,7 +487,7 @@ def _words_regex(words: Iterable[str]) -> str:
 
 
 _RULE_KEYS = {"id", "category", "severity", "kind", "triggers", "patterns", "exceptions", "unless", "person",
-              "negatable", "modifier", "description", "examples", "counter_examples", "entry_requires"}
+              "negatable", "modifier", "description", "examples", "counter_examples", "entry_requires", "requires"}
 
 
 def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
@@ -548,6 +549,7 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         source=source, probe=_probe(patterns),
         entry_requires=tuple(_compile(p, macros, where)
                              for p in _strlist(raw.get("entry_requires"), where, "entry_requires")),
+        requires=tuple(_compile(p, macros, where) for p in _strlist(raw.get("requires"), where, "requires")),
     )
 
 
@@ -1236,6 +1238,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
                 discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                if discount is None and rule.requires and not any(p.search(norm) for p in rule.requires):
+                    discount = "context: nothing in the sentence supports this reading"
                 if discount is None and rule.entry_requires and not any(
                         p.search(folded) for p in rule.entry_requires):
                     discount = "context: nothing elsewhere in the entry supports this reading"
