@@ -111,6 +111,10 @@ class Rule:
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
     probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
+    # Searched in the whole lower-cased entry: the rule counts only if one matches (e.g. a weapon
+    # mentioned in another sentence for "I'm going to use it on him").
+    entry_requires: tuple[re.Pattern[str], ...] = ()
+    requires: tuple[re.Pattern[str], ...] = ()  # the same, in the normalised sentence (before or after the match)
 
 
 @dataclass(frozen=True)
@@ -428,6 +432,8 @@ class _Context:
     recent: re.Pattern[str]
     resolved: re.Pattern[str]
     relapse: re.Pattern[str]
+    past_act: re.Pattern[str]  # a finished act in the flagged sentence ...
+    resolved_next: re.Pattern[str]  # ... said to be over in the next sentence ("I'm in a better place now")
     hypothetical: re.Pattern[str]
     question: re.Pattern[str]
     affirm_next: re.Pattern[str]
@@ -481,7 +487,7 @@ def _words_regex(words: Iterable[str]) -> str:
 
 
 _RULE_KEYS = {"id", "category", "severity", "kind", "triggers", "patterns", "exceptions", "unless", "person",
-              "negatable", "modifier", "description", "examples", "counter_examples"}
+              "negatable", "modifier", "description", "examples", "counter_examples", "entry_requires", "requires"}
 
 
 def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
@@ -541,6 +547,9 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
         source=source, probe=_probe(patterns),
+        entry_requires=tuple(_compile(p, macros, where)
+                             for p in _strlist(raw.get("entry_requires"), where, "entry_requires")),
+        requires=tuple(_compile(p, macros, where) for p in _strlist(raw.get("requires"), where, "requires")),
     )
 
 
@@ -625,6 +634,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         recent=rx("recent"),
         resolved=rx("resolved"),
         relapse=rx("relapse"),
+        past_act=rx("past_act"),
+        resolved_next=rx("resolved_next"),
         hypothetical=rx("hypothetical"),
         question=rx("quoted_question"),
         affirm_next=rx("affirm_next"),
@@ -1142,6 +1153,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=())
+    _resolved_next(hits, sents, folded, lex, normed)
     if lex.ctx.question.search(folded) is not None:
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
@@ -1226,12 +1238,38 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
                 discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                if discount is None and rule.requires and not any(p.search(norm) for p in rule.requires):
+                    discount = "context: nothing in the sentence supports this reading"
+                if discount is None and rule.entry_requires and not any(
+                        p.search(folded) for p in rule.entry_requires):
+                    discount = "context: nothing elsewhere in the entry supports this reading"
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
                     continue
                 o0, o1 = spans[i0][0], spans[i1 - 1][1]
                 hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
+
+
+def _resolved_next(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
+                   normed: dict[int, str]) -> None:
+    """A finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm
+    in a much better place now.") is history, unless the flagged sentence says it is recent or back."""
+    ctx = lex.ctx
+    nxt_norm: dict[int, str] = {}
+    for h in hits:
+        if h.discount is not None or h.sent + 1 >= len(sents):
+            continue
+        norm = normed.get(h.sent, "")
+        if not ctx.past_act.search(norm) or ctx.recent.search(norm) or ctx.relapse.search(norm):
+            continue
+        nx = nxt_norm.get(h.sent + 1)
+        if nx is None:
+            s = sents[h.sent + 1]
+            nx = nxt_norm[h.sent + 1] = " ".join(lex.norm.tokens(folded[s.start:s.end])[0])
+        rm = ctx.resolved_next.search(nx)
+        if rm:
+            h.discount = f"resolved (next sentence): {rm.group().strip()}"
 
 
 def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,

@@ -162,17 +162,18 @@ def _practice(tmp_path: Path, body: str) -> Path:
 def test_practice_adds_a_rule(tmp_path):
     lex = load_lexicon(_practice(tmp_path, '''
 [[rule]]
-id = "self.practice_bus"
+id = "self.practice_tram"
 category = "self"
 severity = "high"
 kind = "passive"
-triggers = ["bus"]
-patterns = ['\\bcatch the bus for good\\b']
-examples = ["I might catch the bus for good."]
-counter_examples = ["I will catch the bus at nine."]
+triggers = ["tram"]
+patterns = ['\\bcatch the tram for good\\b']
+examples = ["I might catch the tram for good."]
+counter_examples = ["I will catch the tram at nine."]
 '''))
-    assert any(f.rule == "self.practice_bus" for f in screen("Might catch the bus for good.", lexicon=lex).flags)
-    assert not screen("Might catch the bus for good.", lexicon=LEX).flags
+    # (The built-in lexicon knows "catch the bus" slang since round 3, so the practice's own slang is a tram.)
+    assert any(f.rule == "self.practice_tram" for f in screen("Might catch the tram for good.", lexicon=lex).flags)
+    assert not screen("Might catch the tram for good.", lexicon=LEX).flags
 
 
 def test_practice_disables_and_reweights(tmp_path):
@@ -287,19 +288,19 @@ def test_round2_hard_negatives(text):
 def test_two_word_triggers_in_a_practice_file(tmp_path):
     p = _practice(tmp_path, """
 [[rule]]
-id = "self.last_bus"
+id = "self.last_tram"
 category = "self"
 severity = "high"
 kind = "passive"
-triggers = ["last bus"]
-patterns = ['\\bcatch the last bus for good\\b']
-examples = ["I might catch the last bus for good."]
-counter_examples = ["I'll catch the last bus home."]
+triggers = ["last tram"]
+patterns = ['\\bcatch the last tram for good\\b']
+examples = ["I might catch the last tram for good."]
+counter_examples = ["I'll catch the last tram home."]
 """)
     lex = load_lexicon(p)
-    assert screen("I might catch the last bus for good.", lexicon=lex).flags
+    assert screen("I might catch the last tram for good.", lexicon=lex).flags
     # The two words must be next to each other (after normalisation) for the rule to be tried.
-    assert "last bus" in lex.rule("self.last_bus").triggers
+    assert "last tram" in lex.rule("self.last_tram").triggers
     with pytest.raises(LexiconError, match="one or two lower-case words"):
         load_lexicon(_practice(tmp_path, '[[rule]]\nid = "self.x"\ncategory = "self"\nseverity = "low"\n'
                                          'triggers = ["a b c"]\npatterns = [\'x\']\n'))
