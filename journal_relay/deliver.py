@@ -128,6 +128,8 @@ class Deliverer:
             ]
         sent = failed = 0
         for outbound_id, kind, sender, recipient, raw in rows:
+            if self._stop.is_set():
+                break  # stopping: the rest stay queued for the next start
             assert outbound_id is not None
             try:
                 self._transport.send(outbound_id=outbound_id, kind=kind, sender=sender, recipient=recipient, raw=raw)

@@ -157,6 +157,25 @@ def _drain_wakeups(wakeups: Connection) -> bool:
             return False
 
 
+def _receiver_alive() -> bool:
+    parent = multiprocessing.parent_process()
+    return parent is None or parent.is_alive()
+
+
+def _finish_spool(runner: Runner, *, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if not runner.run_once(now=utc_now()):
+                break
+        except db.StorageError:
+            break
+    try:
+        runner.remove_stored()
+    except Exception as exc:  # noqa: BLE001 - stored twice is prevented anyway (see spool.py)
+        log.warning("stored messages left in the spool for the next start: %s", type(exc).__name__)
+
+
 def main(settings: Settings, wakeups: Connection) -> None:
     """The back process: runs until the receiver closes its end of `wakeups` (or dies), then finishes the
     spool and stops, in order."""
@@ -191,18 +210,16 @@ def main(settings: Settings, wakeups: Connection) -> None:
                 continue
             if wait([wakeups], timeout=IDLE_SECONDS):
                 running = _drain_wakeups(wakeups)
-        # Stopping: what was spooled before the receiver stopped is processed now, not at the next start.
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if not back.runner.run_once(now=utc_now()):
-                    break
-            except db.StorageError:
-                break
-        try:
-            back.runner.remove_stored()
-        except Exception as exc:  # noqa: BLE001 - stored twice is prevented anyway (see spool.py)
-            log.warning("stored messages left in the spool for the next start: %s", type(exc).__name__)
+        orphaned = not _receiver_alive()
+        if orphaned:
+            # The receiver was killed: a new one may already be starting with its own back process and
+            # deliverer. Stop sending at once (two deliverers could send one email twice); the spool and
+            # the outbox wait for the next start.
+            log.warning("the receiver's process is gone; stopping without finishing the spool")
+            back.deliverer.stop()
+        else:
+            # Stopping: what was spooled before the receiver stopped is processed now, not at the next start.
+            _finish_spool(back.runner)
     finally:
         scheduler.shutdown(wait=True)
         back.deliverer.stop()

@@ -18,7 +18,7 @@ import pytest
 
 from journal_relay import db
 from journal_relay.config import Settings
-from tests.conftest import CLIENT_SENDER, DOMAIN, free_port, make_message, register
+from tests.conftest import CLIENT_SENDER, DOMAIN, free_port, make_message, processed, register
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SENDERS = 4
@@ -126,6 +126,22 @@ class Load:
                 self.uncertain.add(mid)
 
 
+def descendants(pid: int) -> list[int]:
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+    return [grandchild for child in children for grandchild in [child, *descendants(child)]]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def stored_message_ids(path: Path) -> Counter[str]:
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
@@ -155,11 +171,19 @@ def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(
     deadline = time.monotonic() + DEADLINE_SECONDS
     while load.acked_count() < ACKED_BEFORE_KILL and time.monotonic() < deadline:
         time.sleep(0.01)
+    helpers = descendants(server.process.pid)  # the back process and the fork server
+    assert helpers, "serve runs a back process"
     server.kill()  # mid-stream: the senders are still writing
     load.stop()
+    # An orphaned back process stops by itself, so it never delivers beside the next serve's.
+    deadline = time.monotonic() + 15
+    while [pid for pid in helpers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)], "serve's helper processes outlived it"
     assert len(load.acked) >= ACKED_BEFORE_KILL, f"only {len(load.acked)} acknowledged before the deadline"
 
     server.start()
+    processed(settings)  # the new back process stores what the killed one left in the spool
     stored = stored_message_ids(db_path)
     lost = sorted(mid for mid in load.acked if stored[mid] != 1)
     assert not lost, f"{len(lost)} acknowledged message(s) not stored exactly once, e.g. {lost[:5]}"
