@@ -15,6 +15,7 @@ threshold the sentence gets a ``model.<category>`` finding at ``medium``: digest
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import random
@@ -140,22 +141,39 @@ def _builtin() -> Model:
 def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
                    threshold: float | None = None, exhaustive: bool = False) -> Screening:
     """Add ``model.<category>`` findings for sentences no rule found anything in.  ``exhaustive`` (tests):
-    no raw-word shortcut; the result must be the same."""
-    from journal_relay.screen import _WEIRD_RE, Finding, Screening, _fold, _sentences
+    every sentence is tokenised, without the raw-word shortcut; the result must be the same."""
+    from journal_relay.screen import _WEIRD_RE, Finding, Screening, _find_words, _fold, _sentences
 
     folded = _fold(text)
-    if (not exhaustive and _anchor_forms(model, lex).isdisjoint(_WORD_RE.findall(folded))
-            and _WEIRD_RE.search(folded) is None):
+    present = _anchor_forms(model, lex).intersection(_WORD_RE.findall(folded))
+    if not present and not exhaustive and _WEIRD_RE.search(folded) is None:
         return result  # no sentence can hold an anchor word
+    if exhaustive or _WEIRD_RE.search(folded) is not None or _QUOTING_RE.search(folded) is not None:
+        sents = [(s.start, s.end) for s in _sentences(text, folded) if not s.quoted]
+    else:
+        # Only the lines with an anchor word are split into sentences (no quoting in the entry, so
+        # lines are independent), and only the sentences holding one are kept.
+        at = sorted({p for w in present for p in _find_words(w, folded)})
+        found: dict[tuple[int, int], None] = {}
+        line_end = -1
+        spans: list[tuple[int, int]] = []
+        for p in at:
+            if p > line_end:  # a new line: split it once
+                a = folded.rfind("\n", 0, p) + 1
+                line_end = folded.find("\n", p)
+                line_end = len(folded) if line_end < 0 else line_end
+                spans = [(a + s.start, a + s.end) for s in _sentences(text[a:line_end], folded[a:line_end])]
+            k = bisect.bisect_right(spans, (p, len(folded))) - 1
+            if k >= 0 and spans[k][0] <= p < spans[k][1]:
+                found[spans[k]] = None
+        sents = list(found)
     seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted}
     added: list[Finding] = []
-    for s in _sentences(text, folded):
-        if s.quoted:
-            continue
-        sentence = text[s.start:s.end].strip()
+    for start, end in sents:
+        sentence = text[start:end].strip()
         if sentence in seen:
             continue
-        got = model.judge(lex.norm.tokens(folded[s.start:s.end])[0], threshold)
+        got = model.judge(lex.norm.tokens(folded[start:end])[0], threshold)
         if got is None:
             continue
         cat, p, top = got
@@ -166,6 +184,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
 
 
+_QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)
 _FORMS: dict[tuple[int, int], frozenset[str]] = {}
 
 
@@ -213,8 +232,18 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
     return out
 
 
-def train(data: Sequence[tuple[list[str], int]], *, l2: float = 1e-3, epochs: int = 30, rate: float = 0.5,
-          seed: int = 0, min_count: int = 2) -> tuple[list[float], dict[str, list[float]]]:
+def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
+    """The lexicon's own labelled sentences: rule examples (the rule's category), counter-examples (none:
+    hard negatives) and safety examples."""
+    out = [{"label": r.category, "text": t} for r in lex.rules if not r.modifier and r.category in RISK
+           for t in r.examples]
+    out += [{"label": "none", "text": t} for r in lex.rules for t in r.counter_examples]
+    out += [{"label": ex.category, "text": ex.text} for ex in lex.safety]
+    return out
+
+
+def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
+          seed: int = 0, min_count: int = 1) -> tuple[list[float], dict[str, list[float]]]:
     """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
     per risk class and relative to none."""
     counts: dict[str, int] = {}
@@ -256,12 +285,26 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 1e-3, epochs: in
 
 
 def to_json(bias: Sequence[float], weights: Mapping[str, Sequence[float]], threshold: float,
-            anchor_weight: float, keep: float = 0.02, trained_on: Sequence[str] = ()) -> dict[str, object]:
+            anchor_weight: float, data: Sequence[tuple[list[str], int]], anchor_share: float = 0.75,
+            keep: float = 0.02, trained_on: Sequence[str] = ()) -> dict[str, object]:
     """Compact model data: weights rounded to 3 places, features whose weights are all below ``keep``
-    dropped; anchors are the single words with a weight of at least ``anchor_weight`` for a risk class."""
+    dropped.  Anchors: single words (negated or not) with a weight of at least ``anchor_weight`` for a
+    risk class, seen in at least two risk sentences and at least ``anchor_share`` of whose sentences are
+    risk sentences in the training data (so "work" or "phone" is not an anchor because of one entry)."""
     w = {f: [round(x, 3) for x in v] for f, v in sorted(weights.items()) if max(abs(x) for x in v) >= keep}
-    anchors = sorted({p.removeprefix("NOT_") for f, v in w.items() if not f.startswith("#") and max(v) >= anchor_weight
-                      for p in f.split(" ")} - _NEGATORS)
+    risk: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for feats, y in data:
+        for f in set(feats):
+            if " " in f or f.startswith("#"):
+                continue
+            f = f.removeprefix("NOT_")
+            total[f] = total.get(f, 0) + 1
+            if y:
+                risk[f] = risk.get(f, 0) + 1
+    anchors = sorted({f.removeprefix("NOT_") for f, v in w.items()
+                      if " " not in f and not f.startswith("#") and max(v) >= anchor_weight}
+                     & {f for f, n in risk.items() if n >= 2 and n >= anchor_share * total[f]})
     return {"about": "journal_relay statistical second opinion (softmax regression; weights relative to none)",
             "classes": list(RISK), "threshold": threshold, "trained_on": list(trained_on),
             "bias": [round(x, 3) for x in bias], "anchors": anchors, "weights": w}
