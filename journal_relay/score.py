@@ -176,9 +176,10 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         got = model.judge(lex.norm.tokens(folded[start:end])[0], threshold)
         if got is None:
             continue
-        cat, p, top = got
+        cat, prob, top = got
+        th = model.threshold if threshold is None else threshold
         added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
-                             ("kind: statistical", f"statistical: p={p:.2f} (threshold {model.threshold:.2f})")))
+                             ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
     if not added:
         return result
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
