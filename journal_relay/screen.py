@@ -1366,10 +1366,21 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
     return Screening(flags=tuple(f for _, f in out), discounted=tuple(discounted))
 
 
-def screen(text: str, *, lexicon: Lexicon) -> Screening:
-    """Screen one entry.  Pure; never raises on any str.  Never logs the text."""
+_BUILTIN_MODEL: Any = "built-in"
+
+
+def screen(text: str, *, lexicon: Lexicon, model: Any = _BUILTIN_MODEL) -> Screening:
+    """Screen one entry.  Pure; never raises on any str.  Never logs the text.
+
+    ``model``: the statistical second opinion (journal_relay.score.Model), the built-in one by default;
+    None for the rules alone."""
     try:
-        return _screen(text if isinstance(text, str) else str(text), lexicon)
+        text = text if isinstance(text, str) else str(text)
+        result = _screen(text, lexicon)
+        if model is None:
+            return result
+        from journal_relay import score
+        return score.second_opinion(text, result, lexicon, score.load_model() if model is _BUILTIN_MODEL else model)
     except Exception as exc:  # noqa: BLE001  # pragma: no cover - a bug must not hide an entry from the therapist
         return Screening(flags=(Finding("self", "medium", "engine.error", "",
                                         "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))

@@ -173,7 +173,8 @@ counter_examples = ["I will catch the tram at nine."]
 '''))
     # (The built-in lexicon knows "catch the bus" slang since round 3, so the practice's own slang is a tram.)
     assert any(f.rule == "self.practice_tram" for f in screen("Might catch the tram for good.", lexicon=lex).flags)
-    assert not screen("Might catch the tram for good.", lexicon=LEX).flags
+    # The rules alone: the statistical model may well read "catch the tram for good" as risk too.
+    assert not screen("Might catch the tram for good.", lexicon=LEX, model=None).flags
 
 
 def test_practice_disables_and_reweights(tmp_path):

@@ -1,0 +1,52 @@
+"""Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
+
+Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003]
+       [--threshold 0.85] [--anchor 0.5] [FILE ...]
+Example (rebuild the built-in model): python benchmarks/screen_train.py
+Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
+lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
+The hyper-parameters default to the ones chosen by leave-one-set-out (benchmarks/screen_loso.py).
+Deterministic: the same files give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from journal_relay import score  # noqa: E402
+from journal_relay.screen import load_lexicon  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--out", type=Path, default=score.BUILTIN_MODEL)
+    ap.add_argument("--l2", type=float, default=0.003)
+    ap.add_argument("--threshold", type=float, default=0.85)
+    ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor")
+    ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
+    ap.add_argument("--practice", type=Path, default=None, help="practice lexicon (its normaliser is used)")
+    args = ap.parse_args(argv)
+    files = args.files or sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl"))
+    lex = load_lexicon(args.practice)
+    items = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if not args.no_lexicon:
+        items += score.lexicon_items(lex)
+    examples = score.examples(items, lex)
+    bias, weights = score.train(examples, l2=args.l2)
+    data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files])
+    data["l2"] = args.l2
+    args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
+    print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]
+          f"{len(data['anchors'])} anchors, threshold {args.threshold})")  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

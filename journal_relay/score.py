@@ -1,0 +1,311 @@
+"""Statistical risk score for sentences: a second opinion next to the rules (see docs/screening.md).
+
+A multinomial logistic regression (softmax over none/self/others/danger) on simple features of one
+normalised sentence: words, adjacent word pairs, negation scope (words after not/never/no, up to a
+comma or the end of the sentence, get a ``NOT_`` prefix) and a marker for a sentence without a first
+person.  Words come from the screener's own normaliser, so "k1ll", "kms" and "sewerslide" read as the
+rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
+``journal-relay screen train``.
+
+The screener asks the model only about sentences that no rule found anything in (counted or
+discounted), and only if the sentence holds one of the model's anchor words (words with a clear risk
+weight: a sentence without one cannot reach the threshold often enough to be worth scoring).  Above the
+threshold the sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import random
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from journal_relay.screen import Lexicon, Screening
+
+BUILTIN_MODEL = Path(__file__).with_name("screen_model.json")
+CLASSES = ("none", "self", "others", "danger")
+RISK = CLASSES[1:]
+_NEGATORS = frozenset(("not", "never", "no", "nothing", "nobody", "nowhere", "neither", "nor", "without"))
+_SCOPE_END = frozenset((",", ";", ":", "?", '"', "but", "and", "because", "so"))
+_FIRST = frozenset(("i", "me", "my", "myself", "mine"))
+_PUNCT = frozenset(',;:"()?')
+
+
+def features(words: Sequence[str]) -> list[str]:
+    """Features of one normalised sentence (the screener's tokens, punctuation included)."""
+    marked: list[str] = []
+    neg = False
+    first = False
+    for w in words:
+        if w in _PUNCT or w in _SCOPE_END:
+            neg = False
+            if w in _PUNCT:
+                marked.append("|")
+                continue
+        if w in _FIRST:
+            first = True
+        if w in _NEGATORS:
+            neg = True
+            marked.append(w)
+            continue
+        marked.append("NOT_" + w if neg else w)
+    out = [w for w in marked if w != "|"]
+    out.extend(a + " " + b for a, b in zip(marked, marked[1:], strict=False) if a != "|" and b != "|")
+    if not first:
+        out.append("#no_first_person")
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    bias: tuple[float, ...]  # per risk class, relative to none
+    weights: Mapping[str, tuple[float, ...]]  # feature -> weight per risk class, relative to none
+    threshold: float
+    anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored
+    source: str = "built-in"
+
+    def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
+        """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
+        z = list(self.bias)
+        get = self.weights.get
+        for f in feats:
+            w = get(f)
+            if w is not None:
+                z[0] += w[0]
+                z[1] += w[1]
+                z[2] += w[2]
+        m = max(0.0, *z)
+        e = [math.exp(v - m) for v in z]
+        tot = math.exp(-m) + sum(e)
+        return tuple(v / tot for v in e)
+
+    def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
+        """(category, probability, the words that weighed most) if the sentence holds an anchor word and
+        its most likely risk category reaches the threshold (the model's own unless given)."""
+        if self.anchors.isdisjoint(words):
+            return None
+        feats = features(words)
+        probs = self.probabilities(feats)
+        k = max(range(3), key=lambda i: probs[i])
+        if probs[k] < (self.threshold if threshold is None else threshold):
+            return None
+        contrib: dict[str, float] = {}
+        for f in feats:
+            w = self.weights.get(f)
+            if w is None or w[k] <= 0 or f.startswith("#"):
+                continue
+            for part in f.split(" "):
+                part = part.removeprefix("NOT_")
+                contrib[part] = contrib.get(part, 0.0) + w[k]
+        top = sorted(contrib, key=lambda p: -contrib[p])[:3]
+        ordered = [w for w in dict.fromkeys(words) if w in top]
+        return RISK[k], probs[k], ordered
+
+
+def _from_json(data: Mapping[str, object], source: str) -> Model:
+    w = data["weights"]
+    assert isinstance(w, dict)
+    bias = data["bias"]
+    assert isinstance(bias, list)
+    anchors = data["anchors"]
+    assert isinstance(anchors, list)
+    th = data["threshold"]
+    assert isinstance(th, (int, float))
+    return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
+                 threshold=float(th), anchors=frozenset(anchors), source=source)
+
+
+def load_model(path: Path | None = None) -> Model:
+    """The model in ``path`` (a practice's own), or the built-in one."""
+    if path is None:
+        return _builtin()
+    return _from_json(json.loads(Path(path).read_text(encoding="utf-8")), str(path))
+
+
+@lru_cache(maxsize=1)
+def _builtin() -> Model:
+    return _from_json(json.loads(BUILTIN_MODEL.read_text(encoding="utf-8")), "built-in")
+
+
+# --------------------------------------------------------------------------------------------------
+# Second opinion inside the screener
+# --------------------------------------------------------------------------------------------------
+
+def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
+                   threshold: float | None = None, exhaustive: bool = False) -> Screening:
+    """Add ``model.<category>`` findings for sentences no rule found anything in.  ``exhaustive`` (tests):
+    every sentence is tokenised, without the raw-word shortcut; the result must be the same."""
+    from journal_relay.screen import _WEIRD_RE, Finding, Screening, _find_words, _fold, _sentences
+
+    folded = _fold(text)
+    present = _anchor_forms(model, lex).intersection(_WORD_RE.findall(folded))
+    if not present and not exhaustive and _WEIRD_RE.search(folded) is None:
+        return result  # no sentence can hold an anchor word
+    if exhaustive or _WEIRD_RE.search(folded) is not None or _QUOTING_RE.search(folded) is not None:
+        sents = [(s.start, s.end) for s in _sentences(text, folded) if not s.quoted]
+    else:
+        # Only the lines with an anchor word are split into sentences (no quoting in the entry, so
+        # lines are independent), and only the sentences holding one are kept.
+        at = sorted({p for w in present for p in _find_words(w, folded)})
+        found: dict[tuple[int, int], None] = {}
+        line_end = -1
+        spans: list[tuple[int, int]] = []
+        for p in at:
+            if p > line_end:  # a new line: split it once
+                a = folded.rfind("\n", 0, p) + 1
+                line_end = folded.find("\n", p)
+                line_end = len(folded) if line_end < 0 else line_end
+                spans = [(a + s.start, a + s.end) for s in _sentences(text[a:line_end], folded[a:line_end])]
+            k = bisect.bisect_right(spans, (p, len(folded))) - 1
+            if k >= 0 and spans[k][0] <= p < spans[k][1]:
+                found[spans[k]] = None
+        sents = list(found)
+    seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted}
+    added: list[Finding] = []
+    for start, end in sents:
+        sentence = text[start:end].strip()
+        if sentence in seen:
+            continue
+        got = model.judge(lex.norm.tokens(folded[start:end])[0], threshold)
+        if got is None:
+            continue
+        cat, prob, top = got
+        th = model.threshold if threshold is None else threshold
+        added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
+                             ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
+    if not added:
+        return result
+    return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
+
+
+_QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)
+_FORMS: dict[tuple[int, int], frozenset[str]] = {}
+
+
+def _anchor_forms(model: Model, lex: Lexicon) -> frozenset[str]:
+    """Raw words that can become an anchor: the anchors and the slang/misspellings the normaliser maps to
+    one (leetspeak and separators are caught by _ODD_RE)."""
+    key = (id(model), id(lex))
+    got = _FORMS.get(key)
+    if got is None:
+        from journal_relay.screen import _NT_BASE, _SUFFIX
+        forms = set(model.anchors)
+        forms.update(raw for raw, out in lex.norm.direct.items() if not model.anchors.isdisjoint(out))
+        # Contraction pieces: "won't" -> "will not", "he'll" -> "he will", "i'm" -> "i am".
+        forms.update(base for base, full in _NT_BASE.items() if full in model.anchors)
+        forms.update(suf for suf, full in _SUFFIX.items() if full[0] in model.anchors)
+        if "is" in model.anchors:
+            forms.add("s")
+        got = _FORMS[key] = frozenset(x for f in forms for x in _WORD_RE.findall(f)) | frozenset(forms)
+    return got
+
+
+_WORD_RE = re.compile(r"[a-z]+")
+
+
+# --------------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------------
+
+def sentence_words(text: str, lex: Lexicon) -> list[list[str]]:
+    """The normalised words of each non-quoted sentence of an entry."""
+    from journal_relay.screen import _fold, _sentences
+
+    folded = _fold(text)
+    return [lex.norm.tokens(folded[s.start:s.end])[0] for s in _sentences(text, folded) if not s.quoted]
+
+
+def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[list[str], int]]:
+    """Training examples: one per sentence, labelled with its entry's label."""
+    out = []
+    for it in items:
+        y = CLASSES.index(it["label"])
+        for words in sentence_words(it["text"], lex):
+            if words:
+                out.append((features(words), y))
+    return out
+
+
+def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
+    """The lexicon's own labelled sentences: rule examples (the rule's category), counter-examples (none:
+    hard negatives) and safety examples."""
+    out = [{"label": r.category, "text": t} for r in lex.rules if not r.modifier and r.category in RISK
+           for t in r.examples]
+    out += [{"label": "none", "text": t} for r in lex.rules for t in r.counter_examples]
+    out += [{"label": ex.category, "text": ex.text} for ex in lex.safety]
+    return out
+
+
+def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
+          seed: int = 0, min_count: int = 1) -> tuple[list[float], dict[str, list[float]]]:
+    """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
+    per risk class and relative to none."""
+    counts: dict[str, int] = {}
+    for feats, _y in data:
+        for f in set(feats):
+            counts[f] = counts.get(f, 0) + 1
+    vocab = {f for f, c in counts.items() if c >= min_count}
+    rows = [(sorted(set(f for f in feats if f in vocab)), y) for feats, y in data]
+    W: dict[str, list[float]] = {f: [0.0] * 4 for f in sorted(vocab)}
+    G: dict[str, list[float]] = {f: [1e-8] * 4 for f in W}
+    b, gb = [0.0] * 4, [1e-8] * 4
+    order = list(range(len(rows)))
+    rng = random.Random(seed)
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for i in order:
+            feats, y = rows[i]
+            z = b[:]
+            for f in feats:
+                w = W[f]
+                for k in range(4):
+                    z[k] += w[k]
+            m = max(z)
+            e = [math.exp(v - m) for v in z]
+            tot = sum(e)
+            g = [e[k] / tot - (1.0 if k == y else 0.0) for k in range(4)]
+            for k in range(4):
+                gb[k] += g[k] * g[k]
+                b[k] -= rate * g[k] / math.sqrt(gb[k])
+            for f in feats:
+                w, gg = W[f], G[f]
+                for k in range(4):
+                    d = g[k] + l2 * w[k]
+                    gg[k] += d * d
+                    w[k] -= rate * d / math.sqrt(gg[k])
+    bias = [b[k] - b[0] for k in (1, 2, 3)]
+    rel = {f: [w[k] - w[0] for k in (1, 2, 3)] for f, w in W.items()}
+    return bias, rel
+
+
+def to_json(bias: Sequence[float], weights: Mapping[str, Sequence[float]], threshold: float,
+            anchor_weight: float, data: Sequence[tuple[list[str], int]], anchor_share: float = 0.75,
+            keep: float = 0.02, trained_on: Sequence[str] = ()) -> dict[str, object]:
+    """Compact model data: weights rounded to 3 places, features whose weights are all below ``keep``
+    dropped.  Anchors: single words (negated or not) with a weight of at least ``anchor_weight`` for a
+    risk class, seen in at least two risk sentences and at least ``anchor_share`` of whose sentences are
+    risk sentences in the training data (so "work" or "phone" is not an anchor because of one entry)."""
+    w = {f: [round(x, 3) for x in v] for f, v in sorted(weights.items()) if max(abs(x) for x in v) >= keep}
+    risk: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for feats, y in data:
+        for f in set(feats):
+            if " " in f or f.startswith("#"):
+                continue
+            f = f.removeprefix("NOT_")
+            total[f] = total.get(f, 0) + 1
+            if y:
+                risk[f] = risk.get(f, 0) + 1
+    anchors = sorted({f.removeprefix("NOT_") for f, v in w.items()
+                      if " " not in f and not f.startswith("#") and max(v) >= anchor_weight}
+                     & {f for f, n in risk.items() if n >= 2 and n >= anchor_share * total[f]})
+    return {"about": "journal_relay statistical second opinion (softmax regression; weights relative to none)",
+            "classes": list(RISK), "threshold": threshold, "trained_on": list(trained_on),
+            "bias": [round(x, 3) for x in bias], "anchors": anchors, "weights": w}

@@ -1,0 +1,100 @@
+"""The statistical second opinion (journal_relay/score.py)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from journal_relay import score
+from journal_relay.screen import load_lexicon, screen, screening_to_json
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "screening"
+LEX = load_lexicon()
+MODEL = score.load_model()
+
+
+def test_model_loads_and_is_compact():
+    assert 0.5 <= MODEL.threshold < 1.0
+    assert len(MODEL.bias) == 3 and MODEL.weights and MODEL.anchors
+    assert all(len(v) == 3 for v in MODEL.weights.values())
+
+
+def test_features_mark_negation_and_person():
+    f = score.features(["i", "do", "not", "want", "to", "die", ",", "honestly"])
+    assert "NOT_die" in f and "honestly" in f and "die" not in f
+    assert "#no_first_person" in score.features(["she", "wants", "to", "die"])
+
+
+def test_training_is_deterministic(tmp_path):
+    files = [str(DATA / "holdout.jsonl"), str(DATA / "unseen2.jsonl")]
+    outs = []
+    for name in ("a.json", "b.json"):
+        subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_train.py"), *files, "--out",
+                        str(tmp_path / name)], check=True, capture_output=True)
+        outs.append((tmp_path / name).read_bytes())
+    assert outs[0] == outs[1]
+    assert json.loads(outs[0])["weights"]
+
+
+def test_builtin_model_is_rebuilt_from_the_repo_sets(tmp_path):
+    out = tmp_path / "m.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_train.py"), "--out", str(out)],
+                   check=True, capture_output=True)
+    assert out.read_bytes() == score.BUILTIN_MODEL.read_bytes()
+
+
+@pytest.mark.parametrize("text,category", [
+    ("Everyone would be better off if I just wasn't around anymore.", "self"),
+    ("I keep thinking I could make him pay for what he did to me, properly this time.", "others"),
+    ("He grabbed me by the throat again last night and I'm scared to go home.", "danger"),
+])
+def test_flags_clear_cases(text, category):
+    s = screen(text, lexicon=LEX)
+    assert any(f.category == category for f in s.flags), screening_to_json(s)
+
+
+@pytest.mark.parametrize("text", [
+    "This commute is killing me, honestly.",
+    "I'm not suicidal and I have no plans to hurt myself.",
+    "We watched a documentary about suicide prevention at work.",
+    "The deadline is going to be the death of me lol.",
+    "I bought bread and milk and went to bed early.",
+])
+def test_does_not_flag_idioms_and_negations(text):
+    assert not screen(text, lexicon=LEX).flags
+
+
+@pytest.mark.parametrize("text", ["The pills are in the drawer and I keep counting them.",
+                                  "Some days I picture how quiet it would be without me."])
+def test_model_findings_are_medium_and_explained(text):
+    assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these
+    (f,) = screen(text, lexicon=LEX).flags
+    assert f.rule == "model.self" and f.severity == "medium" and f.category == "self"
+    assert 1 <= len(f.match.split()) <= 3 and all(w in text.lower() for w in f.match.split())
+    assert any(c.startswith("statistical: p=") for c in f.context)
+
+
+def test_model_does_not_override_a_discounted_rule():
+    # "five years ago" discounts the rule finding as history; the model must not count that sentence.
+    text = "Five years ago I tried to kill myself."
+    s = screen(text, lexicon=LEX)
+    assert not s.flags and s.discounted
+
+
+def test_raw_word_shortcut_changes_nothing():
+    texts = []
+    for f in sorted(DATA.glob("*.jsonl")):
+        texts += [json.loads(x)["text"] for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    entries = texts + [" ".join(texts[i:i + 7]) for i in range(0, len(texts), 7)]
+    entries += ["line one\nEveryone would be better off without me.\nbye", "> quoted better off without me\nok",
+                "e v e r y o n e would be better off", "I'm fine.\n\nHe'll find me again."]
+    for t in entries:
+        r = screen(t, lexicon=LEX, model=None)
+        fast = score.second_opinion(t, r, LEX, MODEL)
+        slow = score.second_opinion(t, r, LEX, MODEL, exhaustive=True)
+        assert screening_to_json(fast) == screening_to_json(slow), t[:40]
