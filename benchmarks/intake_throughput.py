@@ -282,8 +282,9 @@ def run_relay(args: argparse.Namespace) -> float:
             elapsed, run = asyncio.run(drive("127.0.0.1", port, to=address, connections=args.connections,
                                              messages=args.messages, checkpoints=marks, on_checkpoint=checkpoint))
             database = Path(folder) / "journal.db"
-            backlog = spool_size(database)
-            while spool_size(database):
+            spool_file = Path(folder) / "journal-spool.db"
+            backlog = spool_size(spool_file)
+            while spool_size(spool_file):
                 time.sleep(0.05)
             processed = time.perf_counter() - started
             print(f"  when the last message was answered: {tree_memory(process.pid)}")
@@ -291,6 +292,10 @@ def run_relay(args: argparse.Namespace) -> float:
             stop(process)
         rate = run.ok / elapsed
         stored = entry_count(database)
+        if stored != run.ok:
+            log_lines = (Path(folder) / "serve.log").read_text(errors="replace").splitlines()
+            print(f"!! {run.ok - stored} messages answered 250 are not entries; the end of serve.log:")
+            print("\n".join(log_lines[-30:]))
         print(f"journal-relay serve: {run.ok} messages answered 250 (each committed to the spool) in {elapsed:.1f} s"
               f" = {rate:.0f} messages/s" + (f"; refused {run.refused}" if run.refused else ""))
         print(f"  spool backlog when the last 250 went out: {backlog}; all screened and stored as entries "

@@ -29,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=score.BUILTIN_MODEL)
     ap.add_argument("--l2", type=float, default=0.003)
     ap.add_argument("--threshold", type=float, default=0.85)
-    ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor")
+    ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
+    ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
+    ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
+                    "everyday prose: see journal_relay/screen_anchors.txt)")
     ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
     ap.add_argument("--practice", type=Path, default=None, help="practice lexicon (its normaliser is used)")
     args = ap.parse_args(argv)
@@ -40,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         items += score.lexicon_items(lex)
     examples = score.examples(items, lex)
     bias, weights = score.train(examples, l2=args.l2)
-    data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files])
+    data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
+                         curated=None if args.learned_anchors else score.read_anchors(args.anchors))
     data["l2"] = args.l2
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]

@@ -285,13 +285,23 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
     return bias, rel
 
 
+BUILTIN_ANCHORS = Path(__file__).with_name("screen_anchors.txt")
+
+
+def read_anchors(path: Path = BUILTIN_ANCHORS) -> frozenset[str]:
+    """The curated anchor words: whitespace-separated, '#' starts a comment."""
+    return frozenset(w for line in path.read_text(encoding="utf-8").splitlines()
+                     for w in line.partition("#")[0].split())
+
+
 def to_json(bias: Sequence[float], weights: Mapping[str, Sequence[float]], threshold: float,
             anchor_weight: float, data: Sequence[tuple[list[str], int]], anchor_share: float = 0.75,
-            keep: float = 0.02, trained_on: Sequence[str] = ()) -> dict[str, object]:
+            keep: float = 0.02, trained_on: Sequence[str] = (),
+            curated: frozenset[str] | None = None) -> dict[str, object]:
     """Compact model data: weights rounded to 3 places, features whose weights are all below ``keep``
-    dropped.  Anchors: single words (negated or not) with a weight of at least ``anchor_weight`` for a
-    risk class, seen in at least two risk sentences and at least ``anchor_share`` of whose sentences are
-    risk sentences in the training data (so "work" or "phone" is not an anchor because of one entry)."""
+    dropped.  Anchors: the ``curated`` words when given (see screen_anchors.txt); otherwise single words
+    (negated or not) with a weight of at least ``anchor_weight`` for a risk class, seen in at least two
+    risk sentences and at least ``anchor_share`` of whose sentences are risk sentences."""
     w = {f: [round(x, 3) for x in v] for f, v in sorted(weights.items()) if max(abs(x) for x in v) >= keep}
     risk: dict[str, int] = {}
     total: dict[str, int] = {}
@@ -303,9 +313,10 @@ def to_json(bias: Sequence[float], weights: Mapping[str, Sequence[float]], thres
             total[f] = total.get(f, 0) + 1
             if y:
                 risk[f] = risk.get(f, 0) + 1
-    anchors = sorted({f.removeprefix("NOT_") for f, v in w.items()
-                      if " " not in f and not f.startswith("#") and max(v) >= anchor_weight}
-                     & {f for f, n in risk.items() if n >= 2 and n >= anchor_share * total[f]})
+    learned = {f.removeprefix("NOT_") for f, v in w.items()
+               if " " not in f and not f.startswith("#") and max(v) >= anchor_weight}
+    anchors = sorted(curated if curated is not None else
+                     learned & {f for f, n in risk.items() if n >= 2 and n >= anchor_share * total[f]})
     return {"about": "journal_relay statistical second opinion (softmax regression; weights relative to none)",
             "classes": list(RISK), "threshold": threshold, "trained_on": list(trained_on),
             "bias": [round(x, 3) for x in bias], "anchors": anchors, "weights": w}

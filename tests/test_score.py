@@ -64,13 +64,16 @@ def test_flags_clear_cases(text, category):
     "We watched a documentary about suicide prevention at work.",
     "The deadline is going to be the death of me lol.",
     "I bought bread and milk and went to bed early.",
+    # Everyday prose: before its anchors were curated, the model read "today ... again" as risk.
+    "Today was long and mostly ordinary; I noticed the tiredness again in the afternoon.",
+    "Thanks for getting back to me, I'll send the figures again on Monday.",
 ])
 def test_does_not_flag_idioms_and_negations(text):
     assert not screen(text, lexicon=LEX).flags
 
 
 @pytest.mark.parametrize("text", ["The pills are in the drawer and I keep counting them.",
-                                  "Some days I picture how quiet it would be without me."])
+                                  "I keep thinking the bridge would be quiet at night."])
 def test_model_findings_are_medium_and_explained(text):
     assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these
     (f,) = screen(text, lexicon=LEX).flags
