@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         "for staff.",
         ge=0,
     )
+    back_process_nice: int = Field(
+        10,
+        description="Scheduling niceness of the back process (screening, storing, sending), 0-19: when the CPU is "
+        "short, taking mail (the receiver) goes first and the spool absorbs the difference.",
+        ge=0, le=19,
+    )
     writer_max_batch: int = Field(
         64, description="Most messages committed together (one fsync), to the spool by the receiver and as entries "
         "by the back process; each still gets 250 only after its commit.",

@@ -184,6 +184,7 @@ def main(settings: Settings, wakeups: Connection) -> None:
     from journal_relay.service import configure_logging  # the same log format as the receiver's process
 
     configure_logging(settings)
+    os.nice(settings.back_process_nice)
     os.set_blocking(wakeups.fileno(), False)
     back = _build(settings)
     back.deliverer.start()
