@@ -50,7 +50,7 @@ def start(settings: Settings) -> Running:
     # The back process checkpoints the spool's WAL (its commits are few), so a 250 never waits for one.
     spool_engine = db.make_engine(settings.spool_database_url,
                                   busy_timeout_seconds=settings.database_busy_timeout_seconds, checkpoints=False)
-    spool.create(spool_engine)
+    spool.create(spool_engine, preallocate=True)
     # Checked here, so a broken practice lexicon or template folder stops start-up with its own message
     # instead of a back process that fails over and over.
     intake.build(settings)
