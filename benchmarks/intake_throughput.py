@@ -86,9 +86,13 @@ def tree_memory(pid: int) -> str:
     return f"VmRSS total {total:.1f} MB: {detail}"
 
 
-def spool_size(database: Path) -> int:
-    with sqlite3.connect(database) as conn:
-        return int(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
+def spool_size(folder: Path) -> int:
+    """Messages waiting in every spool file (journal-spool.db, journal-spool-2.db, ...)."""
+    total = 0
+    for path in folder.glob("journal-spool*.db"):
+        with sqlite3.connect(path) as conn:
+            total += int(conn.execute("SELECT count(*) FROM inbound").fetchone()[0])
+    return total
 
 
 def entry_count(database: Path) -> int:
@@ -282,9 +286,8 @@ def run_relay(args: argparse.Namespace) -> float:
             elapsed, run = asyncio.run(drive("127.0.0.1", port, to=address, connections=args.connections,
                                              messages=args.messages, checkpoints=marks, on_checkpoint=checkpoint))
             database = Path(folder) / "journal.db"
-            spool_file = Path(folder) / "journal-spool.db"
-            backlog = spool_size(spool_file)
-            while spool_size(spool_file):
+            backlog = spool_size(Path(folder))
+            while spool_size(Path(folder)):
                 time.sleep(0.05)
             processed = time.perf_counter() - started
             print(f"  when the last message was answered: {tree_memory(process.pid)}")
