@@ -30,6 +30,8 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import re._constants as _sre
+import re._parser as _sre_parse
 import tomllib
 import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
 CATEGORIES = ("self", "others", "danger")
@@ -111,6 +113,14 @@ class Rule:
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
     probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
+    # Per pattern, exception and unless: strings one of which every match contains (None: not known).
+    # A few ``in`` checks rule most of them out of a sentence for less than one regex scan costs.
+    pattern_needs: tuple[_Needs, ...] = ()
+    exception_needs: tuple[_Needs, ...] = ()
+    unless_needs: tuple[_Needs, ...] = ()
+    # The probe matches exactly where some pattern does (no group references that the alternation
+    # would renumber), so a rule with one possible pattern left can skip it.
+    probe_exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,7 +211,24 @@ _TOKEN_RE = re.compile(
     r"|[,;:\"()?]|(?<=\s)[-\u2013\u2014](?=\s)|[\u2013\u2014]"
     r"|[^\W\d_](?:[^\W_]|'(?=[^\W_]))*"
 )
-_FAST_WORD_RE = re.compile(r"[a-z]+")
+
+
+class _LettersMap(dict):  # type: ignore[type-arg]
+    """str.translate table keeping a-z and turning everything else into a space."""
+
+    def __missing__(self, code: int) -> str:
+        out = self[code] = chr(code) if 97 <= code <= 122 else " "
+        return out
+
+
+_LETTERS = _LettersMap()
+
+
+def _raw_words(folded: str) -> list[str]:
+    """The maximal runs of a-z (what ``re.findall("[a-z]+")`` gives, about three times faster)."""
+    return folded.translate(_LETTERS).split()
+
+
 # Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
 _ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
 _BANG_RE = re.compile(r"[a-z]![a-z]")
@@ -211,8 +238,12 @@ _WEIRD_RE = re.compile(
     r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
 )
 _WEIRD_ODD_RE = re.compile(r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]")
-# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.
-_WEIRD_PLAIN_RE = re.compile(r"([a-z])\1\1|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])")
+# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.  Tripled and
+# spaced letters cannot overlap, so the two are found apart; the spaced ones from their first separator,
+# which lets the regex engine skip to the (rarer) separators instead of trying at every letter.
+_TRIPLED_RE = re.compile(r"([a-z])\1\1")
+_SPACED_RE = re.compile(r"[ .\-_*~](?=[a-z0-9@$][ .\-_*~])(?<=(?<![a-z0-9])[a-z0-9@$][ .\-_*~])"
+                        r"(?:[a-z0-9@$][ .\-_*~])+[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "l", "8": "b", "9": "g", "+": "t"})
 _LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
@@ -409,13 +440,150 @@ def _typo_variants(word: str, strong: bool) -> set[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Strings a pattern needs
+# --------------------------------------------------------------------------------------------------
+
+_Needs: TypeAlias = "tuple[str, ...] | None"
+_Strings: TypeAlias = frozenset[str]
+_NEEDS_MAX = 32  # most strings in one set: beyond that the ``in`` checks cost about what a regex scan does
+_EMPTY: _Strings = frozenset({""})
+# Numbered or named back-references and conditionals: in the probe (all patterns in one alternation)
+# they would point at another pattern's groups.
+_GROUP_REF_RE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
+def _needs(pattern: re.Pattern[str]) -> _Needs:
+    """Strings of which every match of ``pattern`` contains at least one; None when none are known.
+
+    Worked out from the parsed pattern: literal runs, small character classes and alternations of them
+    (``\\b(?:kill|end) myself`` needs "kill myself" or "end myself").  Anything not understood makes the
+    answer None (the pattern is then always run), never a wrong set: a text holding none of the strings
+    cannot match, so skipping the scan changes no result.
+    """
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        _exact, need = _seq_strings(_sre_parse.parse(pattern.pattern, pattern.flags).data)
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return None
+    if not need:
+        return None
+    # A string containing another one adds nothing to the check.
+    need = frozenset(n for n in need if not any(m != n and m in n for m in need))
+    return tuple(sorted(need)) if _check_cost(need) < 75 else None
+
+
+def _seq_strings(items: Any) -> tuple[_Strings | None, _Strings | None]:
+    """For a sequence of parsed items: (all it can match, if few; strings one of which each match holds)."""
+    options: list[_Strings] = []
+    run = _EMPTY  # what the current stretch of fully known items can match, in order
+    literal = ""  # the current stretch of items that match one fixed string
+    broken = False
+    for op, av in items:
+        exact, need = _node_strings(op, av)
+        if need is not None:
+            options.append(need)
+        if exact is not None and len(exact) == 1:
+            literal += next(iter(exact))
+        else:
+            options.append(frozenset({literal}))
+            literal = ""
+        if exact is not None:
+            longer = frozenset(a + b for a in run for b in exact)
+            if len(longer) <= _NEEDS_MAX:
+                run = longer
+                continue
+        options.append(run)
+        run = exact if exact is not None else _EMPTY
+        broken = True
+    options += [run, frozenset({literal})]
+    usable = [o for o in options if o and "" not in o]
+    best = min(usable, key=lambda o: (_check_cost(o), -min(map(len, o))), default=None)
+    return (None if broken else run), best
+
+
+def _check_cost(strings: _Strings) -> float:
+    """Rough cost of a needs check over a sentence, in ``in`` checks: one per string, plus a regex scan
+    (worth about 75) as often as one of the strings is there by chance (short strings often are)."""
+    chance = sum({1: 1.0, 2: 0.5, 3: 0.15, 4: 0.04}.get(len(s), 0.01) for s in strings)
+    return len(strings) + 75 * min(1.0, chance)
+
+
+def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
+    if op is _sre.LITERAL:
+        one = frozenset({chr(av)})
+        return one, one
+    if op is _sre.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is _sre.LITERAL:
+                chars.add(chr(iav))
+            elif iop is _sre.RANGE and iav[1] - iav[0] < 8:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:
+                return None, None
+        return (frozenset(chars),) * 2 if len(chars) <= 8 else (None, None)
+    if op is _sre.AT or op is _sre.ASSERT or op is _sre.ASSERT_NOT:
+        return _EMPTY, None  # takes no characters
+    if op is _sre.SUBPATTERN:
+        _group, add_flags, _del_flags, sub = av
+        return (None, None) if add_flags & re.IGNORECASE else _seq_strings(sub)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_strings(av)
+    if op is _sre.BRANCH:
+        exact: set[str] | None = set()
+        need: set[str] | None = set()
+        for sub in av[1]:
+            e, n = _seq_strings(sub)
+            exact = None if exact is None or e is None or len(exact) + len(e) > _NEEDS_MAX else exact | e
+            need = None if need is None or n is None or len(need) + len(n) > _NEEDS_MAX else need | n
+        return (None if exact is None else frozenset(exact)), (None if need is None else frozenset(need))
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        e, n = _seq_strings(sub)
+        if lo == 0:
+            return (e | _EMPTY if hi == 1 and e is not None else None), None
+        return (e if lo == hi == 1 else None), n
+    return None, None
+
+
+def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
+    for n in needs:
+        if n in text:
+            return True
+    return False
+
+
+@dataclass(frozen=True, eq=False)
+class _Rx:
+    """A context pattern with the strings it needs: most sentences hold none of them."""
+
+    rx: re.Pattern[str]
+    needs: _Needs = None
+
+    @classmethod
+    def of(cls, rx: re.Pattern[str]) -> _Rx:
+        return cls(rx, _needs(rx))
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        if self.needs is not None and not _contains_any(text, self.needs):
+            return None
+        return self.rx.search(text, pos)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        if self.needs is not None and not _contains_any(text, self.needs):
+            return None
+        return self.rx.match(text)
+
+
+# --------------------------------------------------------------------------------------------------
 # Context configuration
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class _Context:
-    negation: re.Pattern[str]
+    negation: _Rx
     pseudo_negation: re.Pattern[str]
     boundaries: frozenset[str]
     subjects: frozenset[str]
@@ -423,17 +591,22 @@ class _Context:
     third_person: frozenset[str]
     agents: frozenset[str]
     media: re.Pattern[str]
-    reported: re.Pattern[str]
-    past: re.Pattern[str]
-    recent: re.Pattern[str]
-    resolved: re.Pattern[str]
-    relapse: re.Pattern[str]
-    hypothetical: re.Pattern[str]
-    question: re.Pattern[str]
-    affirm_next: re.Pattern[str]
-    affirm_same: re.Pattern[str]
+    reported: _Rx
+    past: _Rx
+    recent: _Rx
+    resolved: _Rx
+    relapse: _Rx
+    hypothetical: _Rx
+    question: _Rx
+    affirm_next: _Rx
+    affirm_same: _Rx
     negation_window: int = 6
     agent_window: int = 6
+    # The negation's needs cut to their longest piece without a space: those survive pseudo-negations
+    # being blanked out (blanking only adds spaces), so no piece in the text means no negation after it.
+    negation_pieces: _Needs = None
+    # The media words when they are plain words: a set look-up instead of a fullmatch per word.
+    media_words: frozenset[str] | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -441,6 +614,7 @@ class _Context:
 # --------------------------------------------------------------------------------------------------
 
 _MACRO_RE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+_PLAIN_WORDS_RE = re.compile(r"[a-z]+(?: [a-z]+)*")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
@@ -532,15 +706,19 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise LexiconError(f"{where}: 'description' must be a string")
+    exceptions = tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions"))
+    unless = tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless"))
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
-        patterns=patterns,
-        exceptions=tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions")),
-        unless=tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless")),
+        patterns=patterns, exceptions=exceptions, unless=unless,
         person=person, negatable=negatable, modifier=modifier, description=desc,
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
         source=source, probe=_probe(patterns),
+        pattern_needs=tuple(_needs(p) for p in patterns),
+        exception_needs=tuple(_needs(p) for p in exceptions),
+        unless_needs=tuple(_needs(p) for p in unless),
+        probe_exact=len(patterns) == 1 or not any(_GROUP_REF_RE.search(p.pattern) for p in patterns),
     )
 
 
@@ -611,26 +789,33 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         except re.error as exc:
             raise LexiconError(f"{where}: '{key}' has an invalid regular expression ({exc})") from None
 
+    negation = _Rx.of(re.compile(_words_regex(words("negators"))))
+    pieces = (None if negation.needs is None
+              else tuple(sorted({max(n.split(" "), key=len) for n in negation.needs})))
+    media = words("media")
     return _Context(
-        negation=re.compile(_words_regex(words("negators"))),
+        negation=negation,
         pseudo_negation=rx("pseudo_negations"),
         boundaries=frozenset(words("clause_boundaries")),
         subjects=frozenset(words("subjects")),
         first_person=frozenset(words("first_person")),
         third_person=frozenset(words("third_person")),
         agents=frozenset(words("agents")),
-        media=re.compile(_words_regex(words("media"))),
-        reported=rx("reported_speech"),
-        past=rx("past"),
-        recent=rx("recent"),
-        resolved=rx("resolved"),
-        relapse=rx("relapse"),
-        hypothetical=rx("hypothetical"),
-        question=rx("quoted_question"),
-        affirm_next=rx("affirm_next"),
-        affirm_same=rx("affirm_same"),
+        media=re.compile(_words_regex(media)),
+        reported=_Rx.of(rx("reported_speech")),
+        past=_Rx.of(rx("past")),
+        recent=_Rx.of(rx("recent")),
+        resolved=_Rx.of(rx("resolved")),
+        relapse=_Rx.of(rx("relapse")),
+        hypothetical=_Rx.of(rx("hypothetical")),
+        question=_Rx.of(rx("quoted_question")),
+        affirm_next=_Rx.of(rx("affirm_next")),
+        affirm_same=_Rx.of(rx("affirm_same")),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
+        negation_pieces=pieces if pieces and "" not in pieces else None,
+        media_words=(frozenset(w.strip() for w in media)
+                     if all(_PLAIN_WORDS_RE.fullmatch(w.strip()) for w in media if w.strip()) else None),
     )
 
 
@@ -695,6 +880,8 @@ class _Prefilter:
     pairs: Mapping[str, frozenset[str]]
     # Raw word -> the trigger words it can become (for the second word of a pair: the pair's words).
     becomes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
+    pair_set: frozenset[tuple[str, str]] = frozenset()
 
     def hit(self, raw_words: list[str]) -> bool:
         if not self.keys.isdisjoint(raw_words):
@@ -755,7 +942,8 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
         for fx in prod[a] | prod[b]:
             becomes.setdefault(fx, set()).add(f"{a} {b}")
     return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
-                      {k: frozenset(v) for k, v in becomes.items()})
+                      {k: frozenset(v) for k, v in becomes.items()},
+                      frozenset((a, b) for a, seconds in pairs.items() for b in seconds))
 
 
 def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
@@ -887,7 +1075,7 @@ _QUOTE_LINE_RE = re.compile(r"^\s*(?:>|\|)")
 _WROTE_RE = re.compile(r"^\s*(?:on .{0,200}wrote:|-{2,} ?original message ?-{2,}|from: .*)\s*$")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sent:
     start: int
     end: int
@@ -908,10 +1096,10 @@ def _sentences(text: str, folded: str) -> list[_Sent]:
             continue
         q = quoted_rest or bool(_QUOTE_LINE_RE.match(line))
         cut = 0
-        for m in _SENT_END_RE.finditer(line):
-            if line[cut:m.end()].strip():
-                out.append(_Sent(lstart + cut, lstart + m.end(), q))
-            cut = m.end()
+        # Each piece ends in the sentence-ending mark, so none is blank.
+        for end in [m.end() for m in _SENT_END_RE.finditer(line)]:
+            out.append(_Sent(lstart + cut, lstart + end, q))
+            cut = end
         if line[cut:].strip():
             out.append(_Sent(lstart + cut, lstart + len(line), q))
     return out
@@ -940,8 +1128,9 @@ def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
 
 def _media(before: list[str], ctx: _Context) -> str | None:
     """A film, book, news story ... before the match, with the writer not the subject after it."""
+    plain = ctx.media_words
     for k in range(len(before) - 1, -1, -1):
-        if ctx.media.fullmatch(before[k]):
+        if (before[k] in plain) if plain is not None else ctx.media.fullmatch(before[k]):
             if any(w in ("i", "me", "myself") for w in before[k + 1:]):
                 return None
             return f"media: {before[k]}"
@@ -949,15 +1138,21 @@ def _media(before: list[str], ctx: _Context) -> str | None:
 
 
 def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: int, mend: int,
-           ctx: _Context, sent: _Sent) -> tuple[str | None, list[str]]:
+           ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]) -> tuple[str | None, list[str]]:
+    """Why the match does not count (None: it counts) and notes.  ``memo`` holds this sentence's look-ups
+    that do not depend on the match (past, relapse, ...), shared by every match in it."""
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
-    for ex in rule.exceptions:
+    for ex, need in zip(rule.exceptions, rule.exception_needs, strict=True):
+        if need is not None and not _contains_any(norm, need):
+            continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
-    for ex in rule.unless:
+    for ex, need in zip(rule.unless, rule.unless_needs, strict=True):
+        if need is not None and not _contains_any(norm, need):
+            continue
         um = ex.search(norm)
         if um:
             return f"idiom/other sense: {um.group().strip()}", notes
@@ -972,10 +1167,11 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
         scope = scope[-ctx.negation_window:]
         # The clause before the match, and the match itself ("would never hit my kids"); phrases whose
         # negation word belongs to the risk phrase ("never wake up", "don't feel safe") are blanked.
-        s = ctx.pseudo_negation.sub(" ", " ".join(scope + [","] + matched))
-        nm = ctx.negation.search(s)
-        if nm:
-            return f"negation: {nm.group()}", notes
+        s = " ".join(scope + [","] + matched)
+        if ctx.negation_pieces is None or _contains_any(s, ctx.negation_pieces):
+            nm = ctx.negation.search(ctx.pseudo_negation.sub(" ", s))
+            if nm:
+                return f"negation: {nm.group()}", notes
     before = words[:i0]
     if rule.person == "first":
         if not any(w in ("i", "me", "myself") for w in matched):
@@ -1005,29 +1201,37 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
         rm = ctx.reported.search(" ".join(before))
         if rm and rule.person != "any":
             return f"reported speech: {rm.group().strip()}", notes
-    hm = ctx.hypothetical.search(norm) if rule.category != "danger" else None
+    hm = _once(memo, "hypothetical", ctx.hypothetical, norm) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
     # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
     # "after eight months clean", "first time in a year") reports that the harm is back.
-    lm = ctx.relapse.search(norm)
-    pm = ctx.past.search(norm)
+    lm = _once(memo, "relapse", ctx.relapse, norm)
+    pm = _once(memo, "past", ctx.past, norm)
     if pm:
-        rest = ctx.past.sub(" ", norm)
-        rm = ctx.recent.search(rest)
+        if "recent" not in memo:
+            memo["recent"] = ctx.recent.search(ctx.past.rx.sub(" ", norm))
+        rm = memo["recent"]
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
         elif lm:
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
-    sm = ctx.resolved.search(norm)
+    sm = _once(memo, "resolved", ctx.resolved, norm)
     if sm:
         if lm:
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
         else:
             return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str) -> re.Match[str] | None:
+    if key in memo:
+        return memo[key]
+    got = memo[key] = rx.search(norm)
+    return got
 
 
 def _raise(sev: str, steps: int) -> str:
@@ -1040,7 +1244,9 @@ def _weird_spans(folded: str) -> list[int]:
     Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
     surroundings are looked at; tripled and spaced letters need one regex pass.
     """
-    out = [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+    tripled = [m.start() for m in _TRIPLED_RE.finditer(folded)]
+    spaced = [m.start() - 1 for m in _SPACED_RE.finditer(folded)]
+    out = sorted(tripled + spaced) if tripled and spaced else tripled or spaced
     odd = [m.start() for m in _ODD_RE.finditer(folded)]
     if "!" in folded:
         odd += [m.start() + 1 for m in _BANG_RE.finditer(folded)]
@@ -1083,15 +1289,11 @@ def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sen
     looked for in the entry's word list, then found in the text.
     """
     present = set(pre.keys.intersection(words))
-    pairs: set[tuple[str, str]] = set()
+    pairs: frozenset[tuple[str, str]] = frozenset()
     if not pre.firsts.isdisjoint(words):
-        firsts, table = pre.firsts, pre.pairs
-        for k, w in enumerate(words):
-            if w in firsts:
-                second = table[w]
-                for x in words[k + 1:k + 3]:
-                    if x in second:
-                        pairs.add((w, x))
+        # Each word with the next one and the one after (built and looked up in C, not a Python loop).
+        pairs = pre.pair_set.intersection(chain(zip(words, words[1:], strict=False),
+                                                zip(words, words[2:], strict=False)))
     out: dict[int, set[str]] = {}
     if not present and not pairs:
         return out
@@ -1127,7 +1329,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     assert pre_r is not None and pre_m is not None
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
     weird_at = _weird_spans(folded)
-    words = _FAST_WORD_RE.findall(folded)
+    words = _raw_words(folded)
     if not weird_at and not pre_r.hit(words) and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
@@ -1142,7 +1344,11 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=())
-    if lex.ctx.question.search(folded) is not None:
+    # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
+    # _quoted_questions change anything.
+    question = lex.ctx.question
+    if (any(question.search(normed.get(h.sent, "")) is not None for h in hits)
+            and question.search(folded) is not None):
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
@@ -1208,11 +1414,19 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     starts: list[int] | None = None
     original = text[sent.start:sent.end]
     ctx = lex.ctx
+    memo: dict[str, re.Match[str] | None] = {}
     for ri in sorted(cand):
         rule = lex.rules[ri]
-        if rule.probe is not None and rule.probe.search(norm) is None:
+        # Patterns whose needed strings are absent cannot match: only the others are run, and the probe
+        # only when it can still say "none" for more than one of them.
+        live = [pat for pat, need in zip(rule.patterns, rule.pattern_needs, strict=True)
+                if need is None or _contains_any(norm, need)]
+        if not live:
             continue
-        for pat in rule.patterns:
+        if (rule.probe is not None and (len(live) > 1 or not rule.probe_exact)
+                and rule.probe.search(norm) is None):
+            continue
+        for pat in live:
             for m in pat.finditer(norm):
                 if m.end() == m.start():
                     continue
@@ -1225,7 +1439,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 i0 = bisect.bisect_right(starts, m.start()) - 1
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
-                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent, memo)
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
