@@ -121,6 +121,8 @@ class Rule:
     # The probe matches exactly where some pattern does (no group references that the alternation
     # would renumber), so a rule with one possible pattern left can skip it.
     probe_exact: bool = False
+    # All patterns' needs together, when short: one check rules the whole rule out.
+    rule_needs: _Needs = None
 
 
 @dataclass(frozen=True)
@@ -547,6 +549,17 @@ def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
     return None, None
 
 
+def _union_needs(needs: Iterable[_Needs], most: int = 12) -> _Needs:
+    """Strings one of which each match of any of the patterns holds (None: some pattern has none, or too many)."""
+    out: set[str] = set()
+    for n in needs:
+        if n is None:
+            return None
+        out.update(n)
+    kept = sorted(n for n in out if not any(m != n and m in n for m in out))
+    return tuple(kept) if len(kept) <= most else None
+
+
 def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
     for n in needs:
         if n in text:
@@ -708,6 +721,7 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         raise LexiconError(f"{where}: 'description' must be a string")
     exceptions = tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions"))
     unless = tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless"))
+    pattern_needs = tuple(_needs(p) for p in patterns)
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
         patterns=patterns, exceptions=exceptions, unless=unless,
@@ -715,10 +729,11 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
         source=source, probe=_probe(patterns),
-        pattern_needs=tuple(_needs(p) for p in patterns),
+        pattern_needs=pattern_needs,
         exception_needs=tuple(_needs(p) for p in exceptions),
         unless_needs=tuple(_needs(p) for p in unless),
         probe_exact=len(patterns) == 1 or not any(_GROUP_REF_RE.search(p.pattern) for p in patterns),
+        rule_needs=_union_needs(pattern_needs) if len(patterns) > 1 else None,
     )
 
 
@@ -1082,8 +1097,25 @@ class _Sent:
     quoted: bool
 
 
-def _sentences(text: str, folded: str) -> list[_Sent]:
-    out: list[_Sent] = []
+class _Sentences:
+    """An entry's sentences as parallel lists: most are never looked at, so no object per sentence."""
+
+    __slots__ = ("starts", "ends", "quoted")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.quoted: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> _Sent:
+        return _Sent(self.starts[i], self.ends[i], self.quoted[i])
+
+
+def _sentences(text: str, folded: str) -> _Sentences:
+    out = _Sentences()
     pos = 0
     quoted_rest = False
     for line in folded.split("\n"):
@@ -1095,13 +1127,13 @@ def _sentences(text: str, folded: str) -> list[_Sent]:
             quoted_rest = True
             continue
         q = quoted_rest or bool(_QUOTE_LINE_RE.match(line))
-        cut = 0
         # Each piece ends in the sentence-ending mark, so none is blank.
-        for end in [m.end() for m in _SENT_END_RE.finditer(line)]:
-            out.append(_Sent(lstart + cut, lstart + end, q))
-            cut = end
-        if line[cut:].strip():
-            out.append(_Sent(lstart + cut, lstart + len(line), q))
+        ends = [lstart + m.end() for m in _SENT_END_RE.finditer(line)]
+        if line[(ends[-1] - lstart if ends else 0):].strip():
+            ends.append(lstart + len(line))
+        out.starts += [lstart, *ends[:-1]] if ends else []
+        out.ends += ends
+        out.quoted += [q] * len(ends)
     return out
 
 
@@ -1281,7 +1313,7 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
-def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
+def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
     Single words are found with str.find over the whole entry.  A pair (two-word slang or a two-word
@@ -1297,11 +1329,11 @@ def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sen
     out: dict[int, set[str]] = {}
     if not present and not pairs:
         return out
-    starts = [st.start for st in sents]
+    starts, ends = sents.starts, sents.ends
 
     def sentence(pos: int) -> int:
         si = bisect.bisect_right(starts, pos) - 1
-        return si if si >= 0 and pos < sents[si].end else -1
+        return si if si >= 0 and pos < ends[si] else -1
 
     for w in present:
         for pos in _find_words(w, folded):
@@ -1334,7 +1366,8 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
         return Screening(flags=())
     sents = _sentences(text, folded)
     cand = set(_candidates(pre_r, words, folded, sents)) if not exhaustive else set(range(len(sents)))
-    weird_sents = {si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent)} if weird_at else set()
+    weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
+                   if weird_at else set())
     cand |= weird_sents
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
@@ -1372,13 +1405,13 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     return _combine(hits, mods)
 
 
-def _weird_in(weird_at: list[int], folded: str, sent: _Sent) -> bool:
+def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
     """Obfuscation inside the sentence (matches found on the whole entry; re-checked at the edges)."""
-    k = bisect.bisect_left(weird_at, sent.start)
-    if k < len(weird_at) and weird_at[k] < sent.end:
+    k = bisect.bisect_left(weird_at, start)
+    if k < len(weird_at) and weird_at[k] < end:
         return True
     # A match that began just before the sentence may hide one inside it (finditer does not overlap).
-    return k > 0 and weird_at[k - 1] > sent.start - 12 and _WEIRD_RE.search(folded, sent.start, sent.end) is not None
+    return k > 0 and weird_at[k - 1] > start - 12 and _WEIRD_RE.search(folded, start, end) is not None
 
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
@@ -1394,18 +1427,15 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         return
     cand: set[int] = set()
     pairs = lex.mod_pairs if index is lex.mod_index else lex.rule_pairs
-    padded = None
-    for w in set(words):  # (set.intersection(dict) would walk the whole index)
-        r = index.get(w)
-        if r:
-            cand.update(r)
-        pr = pairs.get(w)
-        if pr:
-            if padded is None:
-                padded = f" {norm} "
-            for second, key in pr:
-                if f" {w} {second} " in padded:
-                    cand.update(index[key])
+    present = set(words)
+    # (a dict view & a small set walks the small set)
+    for w in index.keys() & present:
+        cand.update(index[w])
+    padded = f" {norm} "
+    for w in pairs.keys() & present:
+        for second, key in pairs[w]:
+            if second in present and f" {w} {second} " in padded:
+                cand.update(index[key])
     if skip:
         cand -= skip
     if not cand:
@@ -1418,9 +1448,23 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     for ri in sorted(cand):
         rule = lex.rules[ri]
         # Patterns whose needed strings are absent cannot match: only the others are run, and the probe
-        # only when it can still say "none" for more than one of them.
-        live = [pat for pat, need in zip(rule.patterns, rule.pattern_needs, strict=True)
-                if need is None or _contains_any(norm, need)]
+        # only when it can still say "none" for more than one of them.  (Inline loops: this runs for
+        # every candidate rule of every candidate sentence.)
+        if rule.rule_needs is not None:
+            for n in rule.rule_needs:
+                if n in norm:
+                    break
+            else:
+                continue
+        live: list[re.Pattern[str]] = []
+        for pat, need in zip(rule.patterns, rule.pattern_needs, strict=True):
+            if need is not None:
+                for n in need:
+                    if n in norm:
+                        break
+                else:
+                    continue
+            live.append(pat)
         if not live:
             continue
         if (rule.probe is not None and (len(live) > 1 or not rule.probe_exact)
@@ -1448,7 +1492,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
 
 
-def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
+def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                       normed: dict[int, str]) -> None:
     """The therapist's question quoted back is not the client's words -- unless the client says yes."""
     ctx = lex.ctx
