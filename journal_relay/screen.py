@@ -1447,9 +1447,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     memo: dict[str, re.Match[str] | None] = {}
     for ri in sorted(cand):
         rule = lex.rules[ri]
-        # Patterns whose needed strings are absent cannot match: only the others are run, and the probe
-        # only when it can still say "none" for more than one of them.  (Inline loops: this runs for
-        # every candidate rule of every candidate sentence.)
+        # Patterns whose needed strings are absent cannot match: only the others are run.  (Inline loops:
+        # this runs for every candidate rule of every candidate sentence.)
         if rule.rule_needs is not None:
             for n in rule.rule_needs:
                 if n in norm:
@@ -1467,8 +1466,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
             live.append(pat)
         if not live:
             continue
-        if (rule.probe is not None and (len(live) > 1 or not rule.probe_exact)
-                and rule.probe.search(norm) is None):
+        # An exact probe says no more than the live patterns' own scans, and scanning them costs about
+        # as much as the probe; one that is not exact can rule out a match the patterns would find, so
+        # it is still asked first.
+        if rule.probe is not None and not rule.probe_exact and rule.probe.search(norm) is None:
             continue
         for pat in live:
             for m in pat.finditer(norm):
