@@ -37,7 +37,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -277,6 +277,8 @@ class _Normaliser:
             self.by_len.setdefault(len(w), []).append(w)
         self._cache: dict[str, tuple[str, ...]] = {}
         pairs = sorted((" ".join(k) for k in bigrams), key=len, reverse=True)
+        # A bigram can only be there when one of its first words is: a set check before the regex.
+        self._bigram_firsts = frozenset(a for a, _b in bigrams)
         self._bigram_re = (re.compile(r"(?:^| )(?:" + "|".join(re.escape(k) for k in pairs) + r")(?= |$)")
                            if pairs else None)
 
@@ -394,7 +396,8 @@ class _Normaliser:
         else:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        if self._bigram_re is not None and self._bigram_re.search(" ".join(words)):
+        if (self._bigram_re is not None and not self._bigram_firsts.isdisjoint(words)
+                and self._bigram_re.search(" ".join(words))):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -1158,12 +1161,17 @@ def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
     return words[j:i0]
 
 
+_WRITER = frozenset(("i", "me", "myself"))
+
+
 def _media(before: list[str], ctx: _Context) -> str | None:
     """A film, book, news story ... before the match, with the writer not the subject after it."""
     plain = ctx.media_words
+    if plain is not None and plain.isdisjoint(before):
+        return None
     for k in range(len(before) - 1, -1, -1):
         if (before[k] in plain) if plain is not None else ctx.media.fullmatch(before[k]):
-            if any(w in ("i", "me", "myself") for w in before[k + 1:]):
+            if not _WRITER.isdisjoint(before[k + 1:]):
                 return None
             return f"media: {before[k]}"
     return None
@@ -1206,7 +1214,7 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
                 return f"negation: {nm.group()}", notes
     before = words[:i0]
     if rule.person == "first":
-        if not any(w in ("i", "me", "myself") for w in matched):
+        if _WRITER.isdisjoint(matched):
             # The nearest subject before the match decides: "i" is the writer; possessives and
             # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
             for w in reversed(before):
@@ -1442,6 +1450,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         return
     normed[si] = norm
     starts: list[int] | None = None
+    stripped = ""
     original = text[sent.start:sent.end]
     ctx = lex.ctx
     memo: dict[str, re.Match[str] | None] = {}
@@ -1475,12 +1484,9 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
             for m in pat.finditer(norm):
                 if m.end() == m.start():
                     continue
-                if starts is None:
-                    starts = []
-                    p = 0
-                    for w in words:
-                        starts.append(p)
-                        p += len(w) + 1
+                if starts is None:  # where each word starts in ``norm``
+                    starts = list(accumulate(map((1).__add__, map(len, words)), initial=0))
+                    stripped = original.strip()
                 i0 = bisect.bisect_right(starts, m.start()) - 1
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
@@ -1490,7 +1496,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
                     continue
                 o0, o1 = spans[i0][0], spans[i1 - 1][1]
-                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
+                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], stripped, notes, discount, m.end()))
 
 
 def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
@@ -1581,7 +1587,8 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             note = "combined with " + ", ".join(present[k] for k in sorted(present))
             if new_sev != top.severity:
                 note += f": {top.severity} -> {new_sev}"
-            in_cat[top_i] = (in_cat[top_i][0], replace(top, severity=new_sev, context=top.context + (note,)))
+            in_cat[top_i] = (in_cat[top_i][0], Finding(top.category, new_sev, top.rule, top.match, top.sentence,
+                                                       top.context + (note,)))
         out.extend(in_cat)
     out.sort(key=lambda pf: (-SEVERITIES.index(pf[1].severity), pf[0]))
     return Screening(flags=tuple(f for _, f in out), discounted=tuple(discounted))
