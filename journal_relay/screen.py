@@ -243,7 +243,9 @@ _WEIRD_ODD_RE = re.compile(r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-
 # The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.  Tripled and
 # spaced letters cannot overlap, so the two are found apart; the spaced ones from their first separator,
 # which lets the regex engine skip to the (rarer) separators instead of trying at every letter.
-_TRIPLED_RE = re.compile(r"([a-z])\1\1")
+# Any character three times is found faster than a letter three times; non-letters are then dropped
+# (runs of different characters cannot overlap, so the letters' matches are the same).
+_TRIPLED_RE = re.compile(r"(.)\1\1")
 _SPACED_RE = re.compile(r"[ .\-_*~](?=[a-z0-9@$][ .\-_*~])(?<=(?<![a-z0-9])[a-z0-9@$][ .\-_*~])"
                         r"(?:[a-z0-9@$][ .\-_*~])+[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
@@ -901,13 +903,14 @@ class _Prefilter:
     # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
     pair_set: frozenset[tuple[str, str]] = frozenset()
 
-    def hit(self, raw_words: list[str]) -> bool:
-        if not self.keys.isdisjoint(raw_words):
-            return True
-        if self.firsts.isdisjoint(raw_words):
-            return False
-        present = set(raw_words)
-        return any(not self.pairs[w].isdisjoint(present) for w in self.firsts.intersection(present))
+    def find(self, raw_words: list[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The keys among an entry's raw words, and its pairs whose second word follows the first within
+        two words (each word with the next one and the one after, built and looked up in C)."""
+        pairs: frozenset[tuple[str, str]] = frozenset()
+        if not self.firsts.isdisjoint(raw_words):
+            pairs = self.pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
+                                                     zip(raw_words, raw_words[2:], strict=False)))
+        return self.keys.intersection(raw_words), pairs
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
@@ -1284,7 +1287,7 @@ def _weird_spans(folded: str) -> list[int]:
     Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
     surroundings are looked at; tripled and spaced letters need one regex pass.
     """
-    tripled = [m.start() for m in _TRIPLED_RE.finditer(folded)]
+    tripled = [m.start() for m in _TRIPLED_RE.finditer(folded) if "a" <= m.group(1) <= "z"]
     spaced = [m.start() - 1 for m in _SPACED_RE.finditer(folded)]
     out = sorted(tripled + spaced) if tripled and spaced else tripled or spaced
     odd = [m.start() for m in _ODD_RE.finditer(folded)]
@@ -1321,19 +1324,15 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
-def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: _Sentences) -> dict[int, set[str]]:
+def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str,
+                sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
-    Single words are found with str.find over the whole entry.  A pair (two-word slang or a two-word
-    trigger) counts where its second raw word follows the first within two words: such pairs are first
-    looked for in the entry's word list, then found in the text.
+    ``found`` is what _Prefilter.find saw in the entry's word list.  Single words are then found with
+    str.find over the whole entry, and a pair (two-word slang or a two-word trigger) where its second raw
+    word follows the first within two words.
     """
-    present = set(pre.keys.intersection(words))
-    pairs: frozenset[tuple[str, str]] = frozenset()
-    if not pre.firsts.isdisjoint(words):
-        # Each word with the next one and the one after (built and looked up in C, not a Python loop).
-        pairs = pre.pair_set.intersection(chain(zip(words, words[1:], strict=False),
-                                                zip(words, words[2:], strict=False)))
+    present, pairs = found
     out: dict[int, set[str]] = {}
     if not present and not pairs:
         return out
@@ -1370,10 +1369,11 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
     weird_at = _weird_spans(folded)
     words = _raw_words(folded)
-    if not weird_at and not pre_r.hit(words) and not exhaustive:
+    keys_pairs = pre_r.find(words)
+    if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
-    cand = set(_candidates(pre_r, words, folded, sents)) if not exhaustive else set(range(len(sents)))
+    cand = set(_candidates(keys_pairs, folded, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
                    if weird_at else set())
     cand |= weird_sents
@@ -1395,7 +1395,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m, words, folded, sents)
+        mcand = _candidates(pre_m.find(words), folded, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
