@@ -123,6 +123,12 @@ class Rule:
     probe_exact: bool = False
     # All patterns' needs together, when short: one check rules the whole rule out.
     rule_needs: _Needs = None
+    # Per pattern, exception and unless: the word clauses (see _word_clauses); where a pattern has some,
+    # they stand in for its needed strings.  ``rule_words``: one clause that every pattern's match meets.
+    pattern_words: tuple[_Clauses, ...] = ()
+    exception_words: tuple[_Clauses, ...] = ()
+    unless_words: tuple[_Clauses, ...] = ()
+    rule_words: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -572,16 +578,251 @@ def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------------------------------
+# Words a pattern needs
+# --------------------------------------------------------------------------------------------------
+#
+# Most patterns are words with spaces and word boundaries between them: a match of
+# ``\b(?:kill|end) (?:him|her)\b`` has "kill" or "end" as a whole word (a maximal run of word characters)
+# and "him" or "her" as another.  Those sets ("clauses") are worked out once per pattern; per sentence,
+# the set of its words answers each with one C-level ``isdisjoint``, and a pattern whose clauses are not
+# all answered is not scanned.  Whatever is not understood yields no clause (the pattern is then always
+# run), never a wrong one.
+
+_Clauses: TypeAlias = "tuple[frozenset[str], ...]"
+_WORDS_MAX = 512  # most strings followed for one part of a pattern
+_MARK = "\x00"  # stands for a zero-width word boundary inside those strings
+_BOUNDING = frozenset((_sre.AT_BOUNDARY, _sre.AT_UNI_BOUNDARY, _sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING,
+                       _sre.AT_BEGINNING_LINE, _sre.AT_END, _sre.AT_END_STRING, _sre.AT_END_LINE))
+_WORD_RUN_RE = re.compile(r"\w+")
+_MIXED_RE = re.compile(r"\w[^\w ]|[^\w ]\w")
+_FLAGS_NOT_FOLLOWED = re.IGNORECASE | re.ASCII | re.LOCALE
+
+
+def _isword(c: str) -> bool:
+    return c.isalnum() or c == "_"  # what \w and \b mean for str patterns
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a parsed item can match: its strings if few (None otherwise), whether it can match nothing,
+    whether every non-empty match starts / ends with a non-word character, and whether it takes no
+    characters (``bound``: a word boundary, start or end; ``zero``: a look-around or \\B)."""
+
+    exact: frozenset[str] | None
+    empty: bool
+    first_sep: bool
+    last_sep: bool
+    bound: bool = False
+    zero: bool = False
+
+
+_UNKNOWN = _Shape(None, True, False, False)
+
+
+def _strings_shape(strings: Iterable[str]) -> _Shape:
+    exact = frozenset(strings)
+    body = [x.replace(_MARK, "") for x in exact]
+    full = [x for x in body if x]
+    return _Shape(exact, len(full) < len(body), all(not _isword(x[0]) for x in full),
+                  all(not _isword(x[-1]) for x in full))
+
+
+def _shape(op: Any, av: Any) -> _Shape:
+    if op is _sre.LITERAL:
+        return _strings_shape((chr(av),))
+    if op is _sre.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is _sre.LITERAL:
+                chars.add(chr(iav))
+            elif iop is _sre.RANGE and iav[1] - iav[0] < 64:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:
+                return _Shape(None, False, False, False)
+        if len(chars) <= 64:
+            return _strings_shape(chars)
+        sep = not any(_isword(c) for c in chars)
+        return _Shape(None, False, sep, sep)
+    if op is _sre.AT:
+        if av in _BOUNDING:
+            return _Shape(frozenset({_MARK}), True, True, True, bound=True)
+        return _Shape(_EMPTY, True, True, True, zero=True)
+    if op is _sre.ASSERT or op is _sre.ASSERT_NOT:
+        return _Shape(_EMPTY, True, True, True, zero=True)
+    if op is _sre.SUBPATTERN:
+        return _UNKNOWN if av[1] & _FLAGS_NOT_FOLLOWED else _seq_shape(av[3].data)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_shape(av.data)
+    if op is _sre.BRANCH:
+        alts = [_seq_shape(a.data) for a in av[1]]
+        exact: frozenset[str] | None = frozenset()
+        for a in alts:
+            exact = None if exact is None or a.exact is None or len(exact) + len(a.exact) > _WORDS_MAX \
+                else exact | a.exact
+        return _Shape(exact, any(a.empty for a in alts), all(a.first_sep for a in alts),
+                      all(a.last_sep for a in alts))
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        one = _seq_shape(sub.data)
+        exact = None
+        if one.exact is not None and hi == 1:
+            exact = one.exact | _EMPTY if lo == 0 else one.exact
+        return _Shape(exact, lo == 0 or one.empty, one.first_sep, one.last_sep)
+    return _UNKNOWN
+
+
+def _product(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None or b is None or len(a) * len(b) > _WORDS_MAX:
+        return None
+    return frozenset(x + y for x in a for y in b)
+
+
+def _seq_shape(items: Any) -> _Shape:
+    shapes = [_shape(op, av) for op, av in items]
+    exact: frozenset[str] | None = _EMPTY
+    for sh in shapes:
+        exact = _product(exact, sh.exact)
+    first_sep = last_sep = True
+    for sh in shapes:  # the first item that takes characters decides (and the next if it can take none)
+        if not (sh.zero or sh.bound):
+            first_sep = first_sep and sh.first_sep
+            if not sh.empty:
+                break
+    for sh in reversed(shapes):
+        if not (sh.zero or sh.bound):
+            last_sep = last_sep and sh.last_sep
+            if not sh.empty:
+                break
+    return _Shape(exact, all(sh.empty for sh in shapes), first_sep, last_sep)
+
+
+def _whole_words(text: str, left: bool, right: bool) -> list[str]:
+    """Runs of word characters in ``text`` with a non-word character (or a mark) on both sides; ``left``
+    and ``right`` say whether one is known to stand before / after the text itself."""
+    out: list[str] = []
+    run, bounded = "", left
+    for c in text:
+        if _isword(c):
+            run += c
+        else:
+            if run and bounded:
+                out.append(run)
+            run, bounded = "", True
+    if run and bounded and right:
+        out.append(run)
+    return out
+
+
+def _seq_clauses(items: Any, left: bool, right: bool) -> list[frozenset[str]]:
+    """Clauses of a sequence of parsed items; ``left`` / ``right``: a non-word character (or the edge of
+    the text) is known to stand just before / after it."""
+    shapes = [_shape(op, av) for op, av in items]
+    n = len(shapes)
+    # lefts[i] / rights[i]: a non-word character (or the edge) is known to stand just before / at item i.
+    lefts = [left] + [False] * n
+    for i, sh in enumerate(shapes):
+        lefts[i + 1] = (True if sh.bound else lefts[i] if sh.zero
+                        else sh.last_sep and (lefts[i] or not sh.empty))
+    rights = [False] * n + [right]
+    for i in range(n - 1, -1, -1):
+        sh = shapes[i]
+        rights[i] = (True if sh.bound else rights[i + 1] if sh.zero
+                     else sh.first_sep and (rights[i + 1] or not sh.empty))
+    clauses: list[frozenset[str]] = []
+
+    def stretch(strings: frozenset[str] | None, i0: int, i1: int) -> None:
+        """Items i0..i1-1 together match one of ``strings``: one whole word of each is needed."""
+        if strings is None:
+            return
+        firsts: set[str] = set()
+        lasts: set[str] = set()
+        for x in strings:
+            found = _whole_words(x, lefts[i0], rights[i1])
+            if not found:
+                return
+            firsts.add(found[0])
+            lasts.add(found[-1])
+        clauses.extend((frozenset(firsts), frozenset(lasts)))
+
+    run: frozenset[str] | None = None  # the strings of the current stretch of items whose strings are known
+    start = 0
+    for i, ((op, av), sh) in enumerate(zip(items, shapes, strict=True)):
+        if sh.exact is None:
+            stretch(run, start, i)
+            run = None
+            clauses += _item_clauses(op, av, lefts[i], rights[i + 1])
+            continue
+        longer = None if run is None else _product(run, sh.exact)
+        if longer is None:  # a new stretch starts here (the first one, or the strings grew too many)
+            stretch(run, start, i)
+            run, start = sh.exact, i
+        else:
+            run = longer
+    stretch(run, start, n)
+    return clauses
+
+
+def _item_clauses(op: Any, av: Any, left: bool, right: bool) -> list[frozenset[str]]:
+    """Clauses of one item whose strings are too many to list."""
+    if op is _sre.SUBPATTERN:
+        return [] if av[1] & _FLAGS_NOT_FOLLOWED else _seq_clauses(av[3].data, left, right)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_clauses(av.data, left, right)
+    if op is _sre.BRANCH:
+        # Each alternative's smallest clause, together: whichever alternative matches holds one of them.
+        union: set[str] = set()
+        for alt in av[1]:
+            own = _seq_clauses(alt.data, left, right)
+            if not own:
+                return []
+            union |= min(own, key=len)
+        return [frozenset(union)]
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        if lo == 0:
+            return []
+        # The first repetition is always there; another may follow it.
+        after = right if hi == 1 else right and _seq_shape(sub.data).first_sep
+        return _seq_clauses(sub.data, left, after)
+    return []
+
+
+def _word_clauses(pattern: re.Pattern[str]) -> _Clauses:
+    """Sets of words of which every match of ``pattern`` holds one each as a whole word (smallest first)."""
+    if pattern.flags & _FLAGS_NOT_FOLLOWED:
+        return ()
+    try:
+        found = _seq_clauses(_sre_parse.parse(pattern.pattern, pattern.flags).data, False, False)
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return ()
+    return tuple(sorted(set(found), key=lambda c: (len(c), sorted(c))))
+
+
+def _has_words(runs: set[str], clauses: _Clauses) -> bool:
+    for c in clauses:
+        if runs.isdisjoint(c):
+            return False
+    return True
+
+
 @dataclass(frozen=True, eq=False)
 class _Rx:
     """A context pattern with the strings it needs: most sentences hold none of them."""
 
     rx: re.Pattern[str]
     needs: _Needs = None
+    words: _Clauses = ()
 
     @classmethod
     def of(cls, rx: re.Pattern[str]) -> _Rx:
-        return cls(rx, _needs(rx))
+        return cls(rx, _needs(rx), _word_clauses(rx))
+
+    def search_sentence(self, norm: str, runs: set[str]) -> re.Match[str] | None:
+        """search() over a normalised sentence whose word runs are ``runs``."""
+        if self.words:
+            return self.rx.search(norm) if _has_words(runs, self.words) else None
+        return self.search(norm)
 
     def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
         if self.needs is not None and not _contains_any(text, self.needs):
@@ -727,6 +968,7 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
     exceptions = tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions"))
     unless = tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless"))
     pattern_needs = tuple(_needs(p) for p in patterns)
+    pattern_words = tuple(_word_clauses(p) for p in patterns)
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
         patterns=patterns, exceptions=exceptions, unless=unless,
@@ -739,6 +981,11 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         unless_needs=tuple(_needs(p) for p in unless),
         probe_exact=len(patterns) == 1 or not any(_GROUP_REF_RE.search(p.pattern) for p in patterns),
         rule_needs=_union_needs(pattern_needs) if len(patterns) > 1 else None,
+        pattern_words=pattern_words,
+        exception_words=tuple(_word_clauses(p) for p in exceptions),
+        unless_words=tuple(_word_clauses(p) for p in unless),
+        rule_words=(frozenset().union(*(w[0] for w in pattern_words))
+                    if len(patterns) > 1 and all(pattern_words) else None),
     )
 
 
@@ -1143,6 +1390,18 @@ def _sentences(text: str, folded: str) -> _Sentences:
     return out
 
 
+@dataclass(slots=True)
+class _Normed:
+    """A sentence once normalised: its words, their spans in the sentence, the words joined, the set of
+    the words (trigger look-up) and the set of its runs of word characters (clause checks)."""
+
+    words: list[str]
+    spans: list[tuple[int, int]]
+    text: str
+    present: set[str]
+    runs: set[str]
+
+
 @dataclass
 class _Hit:
     rule: Rule
@@ -1180,21 +1439,21 @@ def _media(before: list[str], ctx: _Context) -> str | None:
     return None
 
 
-def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: int, mend: int,
+def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int, mend: int,
            ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]) -> tuple[str | None, list[str]]:
     """Why the match does not count (None: it counts) and notes.  ``memo`` holds this sentence's look-ups
     that do not depend on the match (past, relapse, ...), shared by every match in it."""
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
-    for ex, need in zip(rule.exceptions, rule.exception_needs, strict=True):
-        if need is not None and not _contains_any(norm, need):
+    for ex, clauses, need in zip(rule.exceptions, rule.exception_words, rule.exception_needs, strict=True):
+        if not _has_words(runs, clauses) if clauses else need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
-    for ex, need in zip(rule.unless, rule.unless_needs, strict=True):
-        if need is not None and not _contains_any(norm, need):
+    for ex, clauses, need in zip(rule.unless, rule.unless_words, rule.unless_needs, strict=True):
+        if not _has_words(runs, clauses) if clauses else need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)
         if um:
@@ -1244,13 +1503,13 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
         rm = ctx.reported.search(" ".join(before))
         if rm and rule.person != "any":
             return f"reported speech: {rm.group().strip()}", notes
-    hm = _once(memo, "hypothetical", ctx.hypothetical, norm) if rule.category != "danger" else None
+    hm = _once(memo, "hypothetical", ctx.hypothetical, norm, runs) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
     # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
     # "after eight months clean", "first time in a year") reports that the harm is back.
-    lm = _once(memo, "relapse", ctx.relapse, norm)
-    pm = _once(memo, "past", ctx.past, norm)
+    lm = _once(memo, "relapse", ctx.relapse, norm, runs)
+    pm = _once(memo, "past", ctx.past, norm, runs)
     if pm:
         if "recent" not in memo:
             memo["recent"] = ctx.recent.search(ctx.past.rx.sub(" ", norm))
@@ -1261,7 +1520,7 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
-    sm = _once(memo, "resolved", ctx.resolved, norm)
+    sm = _once(memo, "resolved", ctx.resolved, norm, runs)
     if sm:
         if lm:
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
@@ -1270,10 +1529,11 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
     return None, notes
 
 
-def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str) -> re.Match[str] | None:
+def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str,
+          runs: set[str]) -> re.Match[str] | None:
     if key in memo:
         return memo[key]
-    got = memo[key] = rx.search(norm)
+    got = memo[key] = rx.search_sentence(norm, runs)
     return got
 
 
@@ -1380,7 +1640,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    done: dict[int, tuple[list[str], list[tuple[int, int]], str]] = {}
+    done: dict[int, _Normed] = {}
     for si in sorted(cand):
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
@@ -1424,18 +1684,21 @@ def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
          hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
-         done: dict[int, tuple[list[str], list[tuple[int, int]], str]], skip: set[int] | None = None) -> None:
+         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
     """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
     got = done.get(si)
     if got is None:
         words, spans = lex.norm.tokens(folded[sent.start:sent.end])
-        got = done[si] = (words, spans, " ".join(words))
-    words, spans, norm = got
+        norm = " ".join(words)
+        present = set(words)
+        # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
+        runs = present if _MIXED_RE.search(norm) is None else present | set(_WORD_RUN_RE.findall(norm))
+        got = done[si] = _Normed(words, spans, norm, present, runs)
+    words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
     if not words:
         return
     cand: set[int] = set()
     pairs = lex.mod_pairs if index is lex.mod_index else lex.rule_pairs
-    present = set(words)
     # (a dict view & a small set walks the small set)
     for w in index.keys() & present:
         cand.update(index[w])
@@ -1458,14 +1721,19 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         rule = lex.rules[ri]
         # Patterns whose needed strings are absent cannot match: only the others are run.  (Inline loops:
         # this runs for every candidate rule of every candidate sentence.)
-        if rule.rule_needs is not None:
+        if rule.rule_words is not None:
+            if runs.isdisjoint(rule.rule_words):
+                continue
+        elif rule.rule_needs is not None:
             for n in rule.rule_needs:
                 if n in norm:
                     break
             else:
                 continue
         live: list[re.Pattern[str]] = []
-        for pat, need in zip(rule.patterns, rule.pattern_needs, strict=True):
+        for pat, clauses, need in zip(rule.patterns, rule.pattern_words, rule.pattern_needs, strict=True):
+            if clauses and not _has_words(runs, clauses):
+                continue
             if need is not None:
                 for n in need:
                     if n in norm:
@@ -1490,7 +1758,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 i0 = bisect.bisect_right(starts, m.start()) - 1
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
-                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent, memo)
+                discount, notes = _check(rule, words, i0, i1, norm, runs, m.start(), m.end(), ctx, sent, memo)
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
