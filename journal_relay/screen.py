@@ -221,6 +221,10 @@ _TOKEN_RE = re.compile(
 )
 
 
+_GROUP = re.Match.group  # (mapped over match objects in C instead of a comprehension)
+_SPAN = re.Match.span
+
+
 class _LettersMap(dict):  # type: ignore[type-arg]
     """str.translate table keeping a-z and turning everything else into a space."""
 
@@ -378,8 +382,8 @@ class _Normaliser:
     # -- whole sentences -------------------------------------------------------------------------
     def tokens(self, folded: str) -> tuple[list[str], list[tuple[int, int]]]:
         ms = list(_TOKEN_RE.finditer(folded))
-        raws = [m.group() for m in ms]
-        rspans = [m.span() for m in ms]
+        raws: list[str] = list(map(_GROUP, ms))
+        rspans: list[tuple[int, int]] = list(map(_SPAN, ms))
         # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
         if _SPELLED_RE.search(folded):
             i = 0
@@ -1648,7 +1652,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
     question = lex.ctx.question
-    if (any(question.search(normed.get(h.sent, "")) is not None for h in hits)
+    if (any(question.search_sentence(done[si].text, done[si].runs) is not None for si in {h.sent for h in hits})
             and question.search(folded) is not None):
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
@@ -1732,7 +1736,12 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 continue
         live: list[re.Pattern[str]] = []
         for pat, clauses, need in zip(rule.patterns, rule.pattern_words, rule.pattern_needs, strict=True):
-            if clauses and not _has_words(runs, clauses):
+            met = True
+            for c in clauses:
+                if runs.isdisjoint(c):
+                    met = False
+                    break
+            if not met:
                 continue
             if need is not None:
                 for n in need:
