@@ -34,6 +34,7 @@ import re._constants as _sre
 import re._parser as _sre_parse
 import tomllib
 import unicodedata
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -113,22 +114,6 @@ class Rule:
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
     probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
-    # Per pattern, exception and unless: strings one of which every match contains (None: not known).
-    # A few ``in`` checks rule most of them out of a sentence for less than one regex scan costs.
-    pattern_needs: tuple[_Needs, ...] = ()
-    exception_needs: tuple[_Needs, ...] = ()
-    unless_needs: tuple[_Needs, ...] = ()
-    # The probe matches exactly where some pattern does (no group references that the alternation
-    # would renumber), so a rule with one possible pattern left can skip it.
-    probe_exact: bool = False
-    # All patterns' needs together, when short: one check rules the whole rule out.
-    rule_needs: _Needs = None
-    # Per pattern, exception and unless: the word clauses (see _word_clauses); where a pattern has some,
-    # they stand in for its needed strings.  ``rule_words``: one clause that every pattern's match meets.
-    pattern_words: tuple[_Clauses, ...] = ()
-    exception_words: tuple[_Clauses, ...] = ()
-    unless_words: tuple[_Clauses, ...] = ()
-    rule_words: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +140,8 @@ class Lexicon:
     # Two-word triggers by their first word: first -> ((second, "first second"), ...)
     rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
     mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
+    all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -288,11 +275,7 @@ class _Normaliser:
         for w in core:
             self.by_len.setdefault(len(w), []).append(w)
         self._cache: dict[str, tuple[str, ...]] = {}
-        pairs = sorted((" ".join(k) for k in bigrams), key=len, reverse=True)
-        # A bigram can only be there when one of its first words is: a set check before the regex.
-        self._bigram_firsts = frozenset(a for a, _b in bigrams)
-        self._bigram_re = (re.compile(r"(?:^| )(?:" + "|".join(re.escape(k) for k in pairs) + r")(?= |$)")
-                           if pairs else None)
+        self._bigram_keys = frozenset(bigrams)
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -408,8 +391,8 @@ class _Normaliser:
         else:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        if (self._bigram_re is not None and not self._bigram_firsts.isdisjoint(words)
-                and self._bigram_re.search(" ".join(words))):
+        # (each word with the next, looked up in C)
+        if not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False)):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -562,17 +545,6 @@ def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
             return (e | _EMPTY if hi == 1 and e is not None else None), None
         return (e if lo == hi == 1 else None), n
     return None, None
-
-
-def _union_needs(needs: Iterable[_Needs], most: int = 12) -> _Needs:
-    """Strings one of which each match of any of the patterns holds (None: some pattern has none, or too many)."""
-    out: set[str] = set()
-    for n in needs:
-        if n is None:
-            return None
-        out.update(n)
-    kept = sorted(n for n in out if not any(m != n and m in n for m in out))
-    return tuple(kept) if len(kept) <= most else None
 
 
 def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
@@ -810,6 +782,61 @@ def _has_words(runs: set[str], clauses: _Clauses) -> bool:
     return True
 
 
+_Checked: TypeAlias = "tuple[tuple[re.Pattern[str], _Clauses, _Needs], ...]"
+
+
+@dataclass(frozen=True, eq=False)
+class _Gate:
+    """What rules a rule's patterns out of a sentence before they are scanned (see _needs, _word_clauses).
+
+    ``first_words`` holds the words of every pattern's first clause and ``by_word`` maps each to the bit mask
+    of the patterns whose first clause holds it, so one set intersection with the sentence's words leaves
+    the patterns worth a closer look; ``unclaused`` marks the patterns without clauses.  ``patterns``,
+    ``exceptions`` and ``unless`` pair each pattern with its clauses and needed strings.
+    """
+
+    first_words: frozenset[str]
+    by_word: Mapping[str, int]
+    unclaused: int
+    patterns: _Checked
+    exceptions: _Checked
+    unless: _Checked
+    # The probe matches exactly where some pattern does (no group reference that the alternation would
+    # renumber): then it says no more than the patterns' own scans.
+    probe_exact: bool
+
+
+_GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
+
+
+def _gate(rule: Rule) -> _Gate:
+    """The rule's gate, worked out once per rule (a practice file's lexicon shares the built-in rules)."""
+    got = _GATES.get(rule)
+    if got is not None:
+        return got
+
+    def checked(pats: tuple[re.Pattern[str], ...]) -> _Checked:
+        return tuple((p, _word_clauses(p), _needs(p)) for p in pats)
+
+    patterns = checked(rule.patterns)
+    by_word: dict[str, int] = {}
+    unclaused = 0
+    for i, (_p, clauses, _n) in enumerate(patterns):
+        if clauses:
+            for w in clauses[0]:
+                by_word[w] = by_word.get(w, 0) | 1 << i
+        else:
+            unclaused |= 1 << i
+    got = _GATES[rule] = _Gate(
+        first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
+        patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
+        exceptions=checked(rule.exceptions), unless=checked(rule.unless),
+        probe_exact=(len(rule.patterns) == 1
+                     or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
+    )
+    return got
+
+
 @dataclass(frozen=True, eq=False)
 class _Rx:
     """A context pattern with the strings it needs: most sentences hold none of them."""
@@ -971,8 +998,6 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         raise LexiconError(f"{where}: 'description' must be a string")
     exceptions = tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions"))
     unless = tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless"))
-    pattern_needs = tuple(_needs(p) for p in patterns)
-    pattern_words = tuple(_word_clauses(p) for p in patterns)
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
         patterns=patterns, exceptions=exceptions, unless=unless,
@@ -980,16 +1005,6 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
         source=source, probe=_probe(patterns),
-        pattern_needs=pattern_needs,
-        exception_needs=tuple(_needs(p) for p in exceptions),
-        unless_needs=tuple(_needs(p) for p in unless),
-        probe_exact=len(patterns) == 1 or not any(_GROUP_REF_RE.search(p.pattern) for p in patterns),
-        rule_needs=_union_needs(pattern_needs) if len(patterns) > 1 else None,
-        pattern_words=pattern_words,
-        exception_words=tuple(_word_clauses(p) for p in exceptions),
-        unless_words=tuple(_word_clauses(p) for p in unless),
-        rule_words=(frozenset().union(*(w[0] for w in pattern_words))
-                    if len(patterns) > 1 and all(pattern_words) else None),
     )
 
 
@@ -1120,12 +1135,14 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
     for i, r in enumerate(rules):
         for t in r.triggers:
             (mod_index if r.modifier else rule_index).setdefault(t, []).append(i)
+    pre_rules, pre_mods = _prefilter(set(rule_index), norm), _prefilter(set(mod_index), norm)
     return Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
                    ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources,
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
-                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm),
-                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index))
+                   pre_rules=pre_rules, pre_mods=pre_mods, all_keys=pre_rules.keys | pre_mods.keys,
+                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
+                   gates=tuple(_gate(r) for r in rules))
 
 
 def _pair_index(index: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
@@ -1154,14 +1171,15 @@ class _Prefilter:
     # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
     pair_set: frozenset[tuple[str, str]] = frozenset()
 
-    def find(self, raw_words: list[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
-        """The keys among an entry's raw words, and its pairs whose second word follows the first within
-        two words (each word with the next one and the one after, built and looked up in C)."""
+    def find(self, raw_words: list[str], seen: frozenset[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The keys among an entry's raw words (``seen``: those among some larger set of keys), and its pairs
+        whose second word follows the first within two words (each word with the next one and the one
+        after, built and looked up in C)."""
         pairs: frozenset[tuple[str, str]] = frozenset()
         if not self.firsts.isdisjoint(raw_words):
             pairs = self.pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
                                                      zip(raw_words, raw_words[2:], strict=False)))
-        return self.keys.intersection(raw_words), pairs
+        return self.keys.intersection(seen), pairs
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
@@ -1443,21 +1461,22 @@ def _media(before: list[str], ctx: _Context) -> str | None:
     return None
 
 
-def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int, mend: int,
-           ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]) -> tuple[str | None, list[str]]:
+def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int,
+           mend: int, ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]
+           ) -> tuple[str | None, list[str]]:
     """Why the match does not count (None: it counts) and notes.  ``memo`` holds this sentence's look-ups
     that do not depend on the match (past, relapse, ...), shared by every match in it."""
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
-    for ex, clauses, need in zip(rule.exceptions, rule.exception_words, rule.exception_needs, strict=True):
-        if not _has_words(runs, clauses) if clauses else need is not None and not _contains_any(norm, need):
+    for ex, clauses, need in gate.exceptions:
+        if not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
-    for ex, clauses, need in zip(rule.unless, rule.unless_words, rule.unless_needs, strict=True):
-        if not _has_words(runs, clauses) if clauses else need is not None and not _contains_any(norm, need):
+    for ex, clauses, need in gate.unless:
+        if not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)
         if um:
@@ -1633,7 +1652,9 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
     weird_at = _weird_spans(folded)
     words = _raw_words(folded)
-    keys_pairs = pre_r.find(words)
+    # The keys of rules and modifiers among the words, in one pass over them.
+    seen = lex.all_keys.intersection(words)
+    keys_pairs = pre_r.find(words, seen)
     if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
@@ -1659,7 +1680,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m.find(words), folded, sents)
+        mcand = _candidates(pre_m.find(words, seen), folded, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
@@ -1723,39 +1744,38 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     memo: dict[str, re.Match[str] | None] = {}
     for ri in sorted(cand):
         rule = lex.rules[ri]
-        # Patterns whose needed strings are absent cannot match: only the others are run.  (Inline loops:
-        # this runs for every candidate rule of every candidate sentence.)
-        if rule.rule_words is not None:
-            if runs.isdisjoint(rule.rule_words):
-                continue
-        elif rule.rule_needs is not None:
-            for n in rule.rule_needs:
-                if n in norm:
-                    break
-            else:
-                continue
+        gate = lex.gates[ri]
+        # Patterns that cannot match (a clause without any of its words in the sentence, or none of their
+        # needed strings there) are not scanned.  (Inline loops: this runs for every candidate rule of
+        # every candidate sentence.)
+        mask = gate.unclaused
+        for w in gate.first_words.intersection(runs):
+            mask |= gate.by_word[w]
+        if not mask:
+            continue
         live: list[re.Pattern[str]] = []
-        for pat, clauses, need in zip(rule.patterns, rule.pattern_words, rule.pattern_needs, strict=True):
-            met = True
-            for c in clauses:
-                if runs.isdisjoint(c):
-                    met = False
-                    break
-            if not met:
-                continue
-            if need is not None:
-                for n in need:
-                    if n in norm:
+        for pat, clauses, need in gate.patterns:
+            if mask & 1:
+                met = True
+                for c in clauses:
+                    if runs.isdisjoint(c):
+                        met = False
                         break
-                else:
-                    continue
-            live.append(pat)
+                if met and need is not None:
+                    met = False
+                    for n in need:
+                        if n in norm:
+                            met = True
+                            break
+                if met:
+                    live.append(pat)
+            mask >>= 1
         if not live:
             continue
         # An exact probe says no more than the live patterns' own scans, and scanning them costs about
         # as much as the probe; one that is not exact can rule out a match the patterns would find, so
         # it is still asked first.
-        if rule.probe is not None and not rule.probe_exact and rule.probe.search(norm) is None:
+        if rule.probe is not None and not gate.probe_exact and rule.probe.search(norm) is None:
             continue
         for pat in live:
             for m in pat.finditer(norm):
@@ -1767,7 +1787,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 i0 = bisect.bisect_right(starts, m.start()) - 1
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
-                discount, notes = _check(rule, words, i0, i1, norm, runs, m.start(), m.end(), ctx, sent, memo)
+                discount, notes = _check(rule, gate, words, i0, i1, norm, runs, m.start(), m.end(), ctx, sent,
+                                         memo)
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
