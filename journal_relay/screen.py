@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 CATEGORIES = ("self", "others", "danger")
 # What a rule finds.  Flags have a kind; modifiers (which never flag on their own) have one of the
 # escalating kinds and raise the severity of a flag found elsewhere in the same entry.
@@ -276,6 +277,10 @@ class _Normaliser:
             self.by_len.setdefault(len(w), []).append(w)
         self._cache: dict[str, tuple[str, ...]] = {}
         self._bigram_keys = frozenset(bigrams)
+        # Output words that mix word characters with others ("'s"): only in a sentence holding one are the
+        # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
+        self.mixed: set[str] = {w for rep in bigrams.values() for w in rep if _MIXED_RE.search(w)}
+        self.mixed_unknown = False
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -284,6 +289,12 @@ class _Normaliser:
             hit = self._word(raw)
             if len(self._cache) < 200_000:
                 self._cache[raw] = hit
+            for w in hit:
+                if w not in self.mixed and _MIXED_RE.search(w):
+                    if len(self.mixed) >= 50_000:
+                        self.mixed_unknown = True
+                    else:
+                        self.mixed.add(w)
         return hit
 
     def resolve(self, w: str) -> tuple[str, ...] | None:
@@ -1717,7 +1728,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         norm = " ".join(words)
         present = set(words)
         # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
-        runs = present if _MIXED_RE.search(norm) is None else present | set(_WORD_RUN_RE.findall(norm))
+        mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
+        runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
         got = done[si] = _Normed(words, spans, norm, present, runs)
     words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
     if not words:
@@ -1836,18 +1848,19 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
     groups: dict[tuple[int, str], list[tuple[_Hit, tuple[int, int]]]] = {}
     for i, h in enumerate(kept):
         if h.discount is None:
-            groups.setdefault((h.sent, h.rule.category), []).append((h, (SEVERITIES.index(h.rule.severity), -i)))
+            groups.setdefault((h.sent, h.rule.category), []).append((h, (_RANK[h.rule.severity], -i)))
     final: list[_Hit] = []
     for i, h in enumerate(kept):
-        same = groups.get((h.sent, h.rule.category), ())
-        if h.discount is not None:
-            if any(c.start < h.end and h.start < c.end for c, _r in same):
-                continue
-        else:
-            # Overlapping counting findings in one category: keep the most severe.
-            rank = (SEVERITIES.index(h.rule.severity), -i)
-            if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
-                continue
+        same = groups.get((h.sent, h.rule.category))
+        if same is not None:
+            if h.discount is not None:
+                if any(c.start < h.end and h.start < c.end for c, _r in same):
+                    continue
+            elif len(same) > 1:
+                # Overlapping counting findings in one category: keep the most severe.
+                rank = (_RANK[h.rule.severity], -i)
+                if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
+                    continue
         final.append(h)
     flags: list[tuple[int, Finding]] = []
     discounted: list[Finding] = []
