@@ -463,6 +463,12 @@ _EMPTY: _Strings = frozenset({""})
 _GROUP_REF_RE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
 
 
+@lru_cache(maxsize=8192)
+def _parsed(text: str, flags: int) -> Any:
+    """re's parse tree of a pattern (internal to re, read-only here)."""
+    return _sre_parse.parse(text, flags)
+
+
 def _needs(pattern: re.Pattern[str]) -> _Needs:
     """Strings of which every match of ``pattern`` contains at least one; None when none are known.
 
@@ -474,7 +480,7 @@ def _needs(pattern: re.Pattern[str]) -> _Needs:
     if pattern.flags & re.IGNORECASE:
         return None
     try:
-        _exact, need = _seq_strings(_sre_parse.parse(pattern.pattern, pattern.flags).data)
+        _exact, need = _seq_strings(_parsed(pattern.pattern, pattern.flags).data)
     except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
         return None
     if not need:
@@ -492,7 +498,7 @@ def _seq_strings(items: Any) -> tuple[_Strings | None, _Strings | None]:
     broken = False
     for op, av in items:
         exact, need = _node_strings(op, av)
-        if need is not None:
+        if need is not None and op is not _sre.LITERAL:  # (a literal's own need is never better than its run)
             options.append(need)
         if exact is not None and len(exact) == 1:
             literal += next(iter(exact))
@@ -513,16 +519,19 @@ def _seq_strings(items: Any) -> tuple[_Strings | None, _Strings | None]:
     return (None if broken else run), best
 
 
+_CHANCE = {1: 1.0, 2: 0.5, 3: 0.15, 4: 0.04}  # rough chance that a string of this length is in a sentence
+
+
 def _check_cost(strings: _Strings) -> float:
     """Rough cost of a needs check over a sentence, in ``in`` checks: one per string, plus a regex scan
     (worth about 75) as often as one of the strings is there by chance (short strings often are)."""
-    chance = sum({1: 1.0, 2: 0.5, 3: 0.15, 4: 0.04}.get(len(s), 0.01) for s in strings)
+    chance = sum(_CHANCE.get(len(s), 0.01) for s in strings)
     return len(strings) + 75 * min(1.0, chance)
 
 
 def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
     if op is _sre.LITERAL:
-        one = frozenset({chr(av)})
+        one = _char_set(av)
         return one, one
     if op is _sre.IN:
         chars: set[str] = set()
@@ -556,6 +565,11 @@ def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
             return (e | _EMPTY if hi == 1 and e is not None else None), None
         return (e if lo == hi == 1 else None), n
     return None, None
+
+
+@lru_cache(maxsize=1024)
+def _char_set(code: int) -> _Strings:
+    return frozenset({chr(code)})
 
 
 def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
@@ -615,9 +629,17 @@ def _strings_shape(strings: Iterable[str]) -> _Shape:
                   all(not _isword(x[-1]) for x in full))
 
 
-def _shape(op: Any, av: Any) -> _Shape:
+_Memo: TypeAlias = "dict[int, _Shape]"  # id of a parsed sequence -> its shape, for one pattern's analysis
+
+
+@lru_cache(maxsize=1024)
+def _char_shape(code: int) -> _Shape:
+    return _strings_shape((chr(code),))
+
+
+def _shape(op: Any, av: Any, memo: _Memo) -> _Shape:
     if op is _sre.LITERAL:
-        return _strings_shape((chr(av),))
+        return _char_shape(av)
     if op is _sre.IN:
         chars: set[str] = set()
         for iop, iav in av:
@@ -638,11 +660,11 @@ def _shape(op: Any, av: Any) -> _Shape:
     if op is _sre.ASSERT or op is _sre.ASSERT_NOT:
         return _Shape(_EMPTY, True, True, True, zero=True)
     if op is _sre.SUBPATTERN:
-        return _UNKNOWN if av[1] & _FLAGS_NOT_FOLLOWED else _seq_shape(av[3].data)
+        return _UNKNOWN if av[1] & _FLAGS_NOT_FOLLOWED else _seq_shape(av[3].data, memo)
     if op is _sre.ATOMIC_GROUP:
-        return _seq_shape(av.data)
+        return _seq_shape(av.data, memo)
     if op is _sre.BRANCH:
-        alts = [_seq_shape(a.data) for a in av[1]]
+        alts = [_seq_shape(a.data, memo) for a in av[1]]
         exact: frozenset[str] | None = frozenset()
         for a in alts:
             exact = None if exact is None or a.exact is None or len(exact) + len(a.exact) > _WORDS_MAX \
@@ -651,7 +673,7 @@ def _shape(op: Any, av: Any) -> _Shape:
                       all(a.last_sep for a in alts))
     if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
         lo, hi, sub = av
-        one = _seq_shape(sub.data)
+        one = _seq_shape(sub.data, memo)
         exact = None
         if one.exact is not None and hi == 1:
             exact = one.exact | _EMPTY if lo == 0 else one.exact
@@ -665,8 +687,11 @@ def _product(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[st
     return frozenset(x + y for x in a for y in b)
 
 
-def _seq_shape(items: Any) -> _Shape:
-    shapes = [_shape(op, av) for op, av in items]
+def _seq_shape(items: Any, memo: _Memo) -> _Shape:
+    got = memo.get(id(items))
+    if got is not None:
+        return got
+    shapes = [_shape(op, av, memo) for op, av in items]
     exact: frozenset[str] | None = _EMPTY
     for sh in shapes:
         exact = _product(exact, sh.exact)
@@ -681,30 +706,22 @@ def _seq_shape(items: Any) -> _Shape:
             last_sep = last_sep and sh.last_sep
             if not sh.empty:
                 break
-    return _Shape(exact, all(sh.empty for sh in shapes), first_sep, last_sep)
+    got = memo[id(items)] = _Shape(exact, all(sh.empty for sh in shapes), first_sep, last_sep)
+    return got
 
 
 def _whole_words(text: str, left: bool, right: bool) -> list[str]:
     """Runs of word characters in ``text`` with a non-word character (or a mark) on both sides; ``left``
     and ``right`` say whether one is known to stand before / after the text itself."""
-    out: list[str] = []
-    run, bounded = "", left
-    for c in text:
-        if _isword(c):
-            run += c
-        else:
-            if run and bounded:
-                out.append(run)
-            run, bounded = "", True
-    if run and bounded and right:
-        out.append(run)
-    return out
+    end = len(text)
+    return [m.group() for m in _WORD_RUN_RE.finditer(text)
+            if (left or m.start() > 0) and (right or m.end() < end)]
 
 
-def _seq_clauses(items: Any, left: bool, right: bool) -> list[frozenset[str]]:
+def _seq_clauses(items: Any, left: bool, right: bool, memo: _Memo) -> list[frozenset[str]]:
     """Clauses of a sequence of parsed items; ``left`` / ``right``: a non-word character (or the edge of
     the text) is known to stand just before / after it."""
-    shapes = [_shape(op, av) for op, av in items]
+    shapes = [_shape(op, av, memo) for op, av in items]
     n = len(shapes)
     # lefts[i] / rights[i]: a non-word character (or the edge) is known to stand just before / at item i.
     lefts = [left] + [False] * n
@@ -738,7 +755,7 @@ def _seq_clauses(items: Any, left: bool, right: bool) -> list[frozenset[str]]:
         if sh.exact is None:
             stretch(run, start, i)
             run = None
-            clauses += _item_clauses(op, av, lefts[i], rights[i + 1])
+            clauses += _item_clauses(op, av, lefts[i], rights[i + 1], memo)
             continue
         longer = None if run is None else _product(run, sh.exact)
         if longer is None:  # a new stretch starts here (the first one, or the strings grew too many)
@@ -750,17 +767,17 @@ def _seq_clauses(items: Any, left: bool, right: bool) -> list[frozenset[str]]:
     return clauses
 
 
-def _item_clauses(op: Any, av: Any, left: bool, right: bool) -> list[frozenset[str]]:
+def _item_clauses(op: Any, av: Any, left: bool, right: bool, memo: _Memo) -> list[frozenset[str]]:
     """Clauses of one item whose strings are too many to list."""
     if op is _sre.SUBPATTERN:
-        return [] if av[1] & _FLAGS_NOT_FOLLOWED else _seq_clauses(av[3].data, left, right)
+        return [] if av[1] & _FLAGS_NOT_FOLLOWED else _seq_clauses(av[3].data, left, right, memo)
     if op is _sre.ATOMIC_GROUP:
-        return _seq_clauses(av.data, left, right)
+        return _seq_clauses(av.data, left, right, memo)
     if op is _sre.BRANCH:
         # Each alternative's smallest clause, together: whichever alternative matches holds one of them.
         union: set[str] = set()
         for alt in av[1]:
-            own = _seq_clauses(alt.data, left, right)
+            own = _seq_clauses(alt.data, left, right, memo)
             if not own:
                 return []
             union |= min(own, key=len)
@@ -770,8 +787,8 @@ def _item_clauses(op: Any, av: Any, left: bool, right: bool) -> list[frozenset[s
         if lo == 0:
             return []
         # The first repetition is always there; another may follow it.
-        after = right if hi == 1 else right and _seq_shape(sub.data).first_sep
-        return _seq_clauses(sub.data, left, after)
+        after = right if hi == 1 else right and _seq_shape(sub.data, memo).first_sep
+        return _seq_clauses(sub.data, left, after, memo)
     return []
 
 
@@ -780,7 +797,7 @@ def _word_clauses(pattern: re.Pattern[str]) -> _Clauses:
     if pattern.flags & _FLAGS_NOT_FOLLOWED:
         return ()
     try:
-        found = _seq_clauses(_sre_parse.parse(pattern.pattern, pattern.flags).data, False, False)
+        found = _seq_clauses(_parsed(pattern.pattern, pattern.flags).data, False, False, {})
     except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
         return ()
     return tuple(sorted(set(found), key=lambda c: (len(c), sorted(c))))
