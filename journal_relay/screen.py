@@ -844,7 +844,11 @@ def _gate(rule: Rule) -> _Gate:
         return got
 
     def checked(pats: tuple[re.Pattern[str], ...]) -> _Checked:
-        return tuple((p, _word_clauses(p), _needs(p)) for p in pats)
+        out = []
+        for p in pats:
+            clauses = _word_clauses(p)
+            out.append((p, clauses, None if clauses else _needs(p)))
+        return tuple(out)
 
     patterns = checked(rule.patterns)
     by_word: dict[str, int] = {}
