@@ -1563,7 +1563,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         return f"hypothetical: {hm.group().strip()}", notes
     # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
     # "after eight months clean", "first time in a year") reports that the harm is back.
-    lm = _once(memo, "relapse", ctx.relapse, norm, runs)
+    # (the relapse is looked for only when there is a past or resolved marker to weigh it against)
     pm = _once(memo, "past", ctx.past, norm, runs)
     if pm:
         if "recent" not in memo:
@@ -1571,13 +1571,13 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         rm = memo["recent"]
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
-        elif lm:
+        elif lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
     sm = _once(memo, "resolved", ctx.resolved, norm, runs)
     if sm:
-        if lm:
+        if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
         else:
             return f"resolved: {sm.group().strip()}", notes
