@@ -138,9 +138,9 @@ class Lexicon:
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     pre_rules: _Prefilter | None = field(default=None, repr=False)
     pre_mods: _Prefilter | None = field(default=None, repr=False)
-    # Two-word triggers by their first word: first -> ((second, "first second"), ...)
-    rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
-    mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    # Two-word triggers by their first word: first -> {second: "first second"}
+    rule_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
 
@@ -1177,13 +1177,13 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    gates=tuple(_gate(r) for r in rules))
 
 
-def _pair_index(index: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
-    out: dict[str, list[tuple[str, str]]] = {}
+def _pair_index(index: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
     for t in index:
         if " " in t:
             a, b = t.split(" ")
-            out.setdefault(a, []).append((b, t))
-    return {k: tuple(v) for k, v in out.items()}
+            out.setdefault(a, {})[b] = t
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -1762,9 +1762,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         cand.update(index[w])
     padded = f" {norm} "
     for w in pairs.keys() & present:
-        for second, key in pairs[w]:
-            if second in present and f" {w} {second} " in padded:
-                cand.update(index[key])
+        seconds = pairs[w]
+        for second in seconds.keys() & present:
+            if f" {w} {second} " in padded:
+                cand.update(index[seconds[second]])
     if skip:
         cand -= skip
     if not cand:
