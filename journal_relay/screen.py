@@ -800,7 +800,66 @@ def _word_clauses(pattern: re.Pattern[str]) -> _Clauses:
         found = _seq_clauses(_parsed(pattern.pattern, pattern.flags).data, False, False, {})
     except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
         return ()
-    return tuple(sorted(set(found), key=lambda c: (len(c), sorted(c))))
+    return _ordered(found)
+
+
+def _ordered(clauses: Iterable[frozenset[str]]) -> _Clauses:
+    """Most telling first: the fewest words, then the longest shortest word (long words are rarer)."""
+    return tuple(sorted(set(clauses), key=lambda c: (len(c), -min(map(len, c)), sorted(c))))
+
+
+def _alternative_clauses(pattern: re.Pattern[str]) -> tuple[_Clauses, ...]:
+    """Clauses per top-level alternative (``\b(?:in recovery|got better|...)\b``: one set of clauses each):
+    the pattern can match only where one alternative's clauses all hold, which is much more telling than
+    one clause for the whole alternation.  A single entry when the pattern is not such an alternation;
+    an entry without clauses means that alternative can always match."""
+    if pattern.flags & _FLAGS_NOT_FOLLOWED:
+        return ((),)
+    try:
+        items = list(_parsed(pattern.pattern, pattern.flags).data)
+        branches = [k for k, (op, _av) in enumerate(items) if op is _sre.BRANCH]
+        if len(branches) != 1:
+            return (_word_clauses(pattern),)
+        k = branches[0]
+        out = []
+        for alt in items[k][1][1]:
+            found = _seq_clauses(items[:k] + list(alt.data) + items[k + 1:], False, False, {})
+            out.append(_ordered(found))
+        return tuple(out)
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return ((),)
+
+
+@dataclass(frozen=True, eq=False)
+class _Either:
+    """Word clauses per alternative (see _alternative_clauses), indexed like a rule's patterns in _Gate:
+    each alternative's first clause by word, so one set intersection leaves the alternatives to look at."""
+
+    first_words: frozenset[str]
+    by_word: Mapping[str, int]  # word -> bit mask of the alternatives whose first clause holds it
+    open: bool  # some alternative has no clause: the pattern can always match
+    rest: tuple[_Clauses, ...]  # per alternative, its other clauses
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> _Either:
+        alts = _alternative_clauses(pattern)
+        by_word: dict[str, int] = {}
+        for i, clauses in enumerate(alts):
+            for w in clauses[0] if clauses else ():
+                by_word[w] = by_word.get(w, 0) | 1 << i
+        return cls(frozenset(by_word), by_word, any(not c for c in alts), tuple(c[1:] for c in alts))
+
+    def possible(self, runs: set[str]) -> bool:
+        if self.open:
+            return True
+        mask = 0
+        for w in self.first_words.intersection(runs):
+            mask |= self.by_word[w]
+        for rest in self.rest:
+            if mask & 1 and _has_words(runs, rest):
+                return True
+            mask >>= 1
+        return False
 
 
 def _has_words(runs: set[str], clauses: _Clauses) -> bool:
@@ -829,6 +888,10 @@ class _Gate:
     patterns: _Checked
     exceptions: _Checked
     unless: _Checked
+    # Every exception's (unless pattern's) first clause together, when each has one: a sentence holding none
+    # of these words needs no look at any of them.
+    exception_words: frozenset[str] | None
+    unless_words: frozenset[str] | None
     # The probe matches exactly where some pattern does (no group reference that the alternation would
     # renumber): then it says no more than the patterns' own scans.
     probe_exact: bool
@@ -859,10 +922,16 @@ def _gate(rule: Rule) -> _Gate:
                 by_word[w] = by_word.get(w, 0) | 1 << i
         else:
             unclaused |= 1 << i
+    exceptions, unless = checked(rule.exceptions), checked(rule.unless)
+
+    def together(group: _Checked) -> frozenset[str] | None:
+        return frozenset().union(*(c[0] for _p, c, _n in group)) if all(c for _p, c, _n in group) else None
+
     got = _GATES[rule] = _Gate(
         first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
         patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
-        exceptions=checked(rule.exceptions), unless=checked(rule.unless),
+        exceptions=exceptions, unless=unless,
+        exception_words=together(exceptions), unless_words=together(unless),
         probe_exact=(len(rule.patterns) == 1
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
     )
@@ -875,16 +944,17 @@ class _Rx:
 
     rx: re.Pattern[str]
     needs: _Needs = None
-    words: _Clauses = ()
+    words: _Either | None = None
 
     @classmethod
     def of(cls, rx: re.Pattern[str]) -> _Rx:
-        return cls(rx, _needs(rx), _word_clauses(rx))
+        words = _Either.of(rx)
+        return cls(rx, _needs(rx), None if words.open else words)
 
     def search_sentence(self, norm: str, runs: set[str]) -> re.Match[str] | None:
         """search() over a normalised sentence whose word runs are ``runs``."""
-        if self.words:
-            return self.rx.search(norm) if _has_words(runs, self.words) else None
+        if self.words is not None:
+            return self.rx.search(norm) if self.words.possible(runs) else None
         return self.search(norm)
 
     def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
@@ -1501,13 +1571,15 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
-    for ex, clauses, need in gate.exceptions:
+    words_in = gate.exception_words
+    for ex, clauses, need in gate.exceptions if words_in is None or not runs.isdisjoint(words_in) else ():
         if not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
-    for ex, clauses, need in gate.unless:
+    words_in = gate.unless_words
+    for ex, clauses, need in gate.unless if words_in is None or not runs.isdisjoint(words_in) else ():
         if not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)
