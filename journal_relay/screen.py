@@ -1526,7 +1526,7 @@ class _Normed:
     runs: set[str]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Hit:
     rule: Rule
     sent: int
