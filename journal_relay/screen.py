@@ -2,18 +2,21 @@
 
 Pipeline for one entry (see docs/screening.md):
 
-1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded) and split it into
-   sentences.  Lines quoted from an earlier message ("> ...") are marked as quoted.
-2. A cheap first pass over the raw entry finds the candidate sentences: raw words that can become a
-   trigger (str.find of the trigger words present, slang and contraction pieces included), raw word
-   pairs for two-word triggers and two-word slang (next to each other), and obfuscated stretches.
-   Other sentences are never tokenised.
+1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded).
+2. A cheap first pass over the raw entry (its runs of a-z, looked up as sets in C) finds the raw words
+   that can become a trigger (slang and contraction pieces included), raw word pairs for two-word
+   triggers and two-word slang (within two words), and obfuscated stretches.  An entry with none of
+   them is done; otherwise it is split into sentences (lines quoted from an earlier message, "> ...",
+   are marked as quoted) and only the sentences holding them are candidates.  Other sentences are
+   never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
    letters collapsed and common misspellings of the core stems corrected (cached per token).
 4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
-   sentence does not grow with the size of the lexicon; each rule's patterns are first tried as one
-   alternation, then one by one only if that matches.
+   sentence does not grow with the size of the lexicon.  A pattern is scanned only if the sentence has
+   the words it needs: from each regex the lexicon's loading works out sets of whole words of which every
+   match holds one each ("word clauses", _word_clauses), checked with C-level set operations (see
+   _Gate); the same gates the exceptions and the sentence-level context patterns.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
@@ -809,7 +812,7 @@ def _ordered(clauses: Iterable[frozenset[str]]) -> _Clauses:
 
 
 def _alternative_clauses(pattern: re.Pattern[str]) -> tuple[_Clauses, ...]:
-    """Clauses per top-level alternative (``\b(?:in recovery|got better|...)\b``: one set of clauses each):
+    """Clauses per top-level alternative (``\\b(?:in recovery|got better|...)\\b``: one set of clauses each):
     the pattern can match only where one alternative's clauses all hold, which is much more telling than
     one clause for the whole alternation.  A single entry when the pattern is not such an alternation;
     an entry without clauses means that alternative can always match."""
@@ -1098,11 +1101,11 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise LexiconError(f"{where}: 'description' must be a string")
-    exceptions = tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions"))
-    unless = tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless"))
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
-        patterns=patterns, exceptions=exceptions, unless=unless,
+        patterns=patterns,
+        exceptions=tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions")),
+        unless=tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless")),
         person=person, negatable=negatable, modifier=modifier, description=desc,
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
@@ -1672,7 +1675,7 @@ def _weird_spans(folded: str) -> list[int]:
     """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry.
 
     Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
-    surroundings are looked at; tripled and spaced letters need one regex pass.
+    surroundings are looked at; tripled and spaced letters need a regex pass each.
     """
     tripled = [m.start() for m in _TRIPLED_RE.finditer(folded) if "a" <= m.group(1) <= "z"]
     spaced = [m.start() - 1 for m in _SPACED_RE.finditer(folded)]
