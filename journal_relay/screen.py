@@ -859,6 +859,8 @@ class _Either:
         for w in self.first_words.intersection(runs):
             mask |= self.by_word[w]
         for rest in self.rest:
+            if not mask:
+                break
             if mask & 1 and _has_words(runs, rest):
                 return True
             mask >>= 1
@@ -1864,6 +1866,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
             continue
         live: list[re.Pattern[str]] = []
         for pat, clauses, need in gate.patterns:
+            if not mask:
+                break
             if mask & 1:
                 met = True
                 for c in clauses:
