@@ -915,7 +915,7 @@ def _gate(rule: Rule) -> _Gate:
         out = []
         for p in pats:
             clauses = _word_clauses(p)
-            out.append((p, clauses, None if clauses else _needs(p)))
+            out.append((p, clauses, _needs(p)))
         return tuple(out)
 
     patterns = checked(rule.patterns)
