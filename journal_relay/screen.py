@@ -466,9 +466,10 @@ _EMPTY: _Strings = frozenset({""})
 _GROUP_REF_RE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=64)
 def _parsed(text: str, flags: int) -> Any:
-    """re's parse tree of a pattern (internal to re, read-only here)."""
+    """re's parse tree of a pattern (internal to re, read-only here); kept only while a pattern is being
+    read by _needs and _word_clauses, one after the other."""
     return _sre_parse.parse(text, flags)
 
 
