@@ -146,6 +146,7 @@ class Lexicon:
     mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
+    mod_rules_of: Mapping[str, frozenset[int]] = field(default_factory=dict, repr=False)  # raw word -> modifiers
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -278,7 +279,9 @@ class _Normaliser:
         self.by_len: dict[int, list[str]] = {}
         for w in core:
             self.by_len.setdefault(len(w), []).append(w)
-        self._cache: dict[str, tuple[str, ...]] = {}
+        # Punctuation tokens map to themselves (dashes and brackets to a comma): in the cache from the
+        # start, so a token is one look-up.
+        self._cache: dict[str, tuple[str, ...]] = dict(_PUNCT_MAP)
         self._bigram_keys = frozenset(bigrams)
         # Output words that mix word characters with others ("'s"): only in a sentence holding one are the
         # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
@@ -398,7 +401,7 @@ class _Normaliser:
                         continue
                 i = max(j, i + 1)
         get = self._cache.get
-        outs = [_PUNCT_MAP.get(r) or get(r) or self.word(r) for r in raws]
+        outs = [get(r) or self.word(r) for r in raws]
         words = list(chain.from_iterable(outs))
         if len(words) == len(raws) and () not in outs:
             spans = rspans  # one word per token: the usual case
@@ -1249,6 +1252,8 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
                    pre_rules=pre_rules, pre_mods=pre_mods, all_keys=pre_rules.keys | pre_mods.keys,
+                   mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
+                                 for raw, ts in pre_mods.becomes.items()},
                    rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
                    gates=tuple(_gate(r) for r in rules))
 
@@ -1798,7 +1803,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
             if si in weird_sents:
                 skip: set[int] = set()
             else:
-                maybe = {ri for raw in mcand[si] for t in pre_m.becomes.get(raw, ()) for ri in lex.mod_index[t]}
+                maybe = set().union(*(lex.mod_rules_of.get(raw, ()) for raw in mcand[si]))
                 skip = {ri for ri in maybe if (lex.rules[ri].category, lex.rules[ri].kind) in found}
                 if skip == maybe:
                     continue
