@@ -5,6 +5,9 @@ The synthetic rules look like real ones (trigger words, word-level patterns with
 use invented vocabulary, as a practice adding new phrasings would: thanks to the trigger index a rule
 costs nothing on a sentence that does not contain one of its triggers.
 
+A third mix, "everyday", is ordinary journal prose with no risk language (most real entries): it is not
+part of the target line, which stays on the two mixes above it.
+
 Usage: python benchmarks/screen_speed.py [--seconds 3]
 """
 
@@ -37,6 +40,60 @@ def entries(n: int = 200, size: int = 2048, seed: int = 7, labelled_share: float
         parts: list[str] = []
         while sum(len(p) + 1 for p in parts) < size:
             parts.append(rng.choice(sentences) if rng.random() < labelled_share else rng.choice(filler))
+        out.append(" ".join(parts)[:size])
+    return out
+
+
+# Everyday journal prose: varied, and with the ordinary uses of words that are also triggers ("myself",
+# "end", "life", "cut", "pills") that real entries have.  None of it is risk language.
+EVERYDAY = [
+    "Slept badly again, woke at four and could not get back to sleep.",
+    "Work was busy; the new manager wants the report by Friday.",
+    "I made myself a proper breakfast for once, eggs on toast.",
+    "Took the dog round the park before the rain started.",
+    "My partner and I argued about money, then made up over dinner.",
+    "Did the breathing exercise you showed me, it helped a bit.",
+    "The kids were loud after school and I lost my patience with them.",
+    "Mum rang about Christmas plans and I said we would think about it.",
+    "Felt anxious on the train, my chest was tight for a while.",
+    "At the end of the day I was just tired, not sad.",
+    "Wrote three things I was grateful for, like you suggested.",
+    "Had a coffee with Sam and we laughed about the old job.",
+    "I cut the grass and tidied the shed, which felt good.",
+    "Remembered to take my pills with breakfast every day this week.",
+    "The weekend went too fast, as usual.",
+    "I kept thinking about what my boss said in the meeting.",
+    "Cooked a curry from scratch, the kitchen smelt amazing.",
+    "Went to the gym in the evening, only twenty minutes but still.",
+    "My life feels a bit more organised since I started the planner.",
+    "Could not concentrate this afternoon, kept checking my phone.",
+    "It rained all day so we stayed in and played board games.",
+    "I noticed I was catastrophising again and tried to slow down.",
+    "Called the GP surgery about my repeat prescription.",
+    "Bumped into an old friend at the supermarket, we might meet up.",
+    "The heating broke and the landlord says he will fix it on Monday.",
+    "I was proud of myself for speaking up in the team call.",
+    "Tired but okay, looking forward to our session on Thursday.",
+    "Watched a film about a chef in Paris, it was lovely.",
+    "My brother is visiting next month with his new baby.",
+    "I felt low in the morning but it lifted after lunch.",
+    "Spent the evening sorting out old photos from university.",
+    "The car needs new tyres before the end of the month.",
+    "We booked a few days by the sea for half term.",
+    "I did not drink tonight, which I am pleased about.",
+    "Read two chapters of my book in the bath.",
+    "Got some feedback at work that stung a bit, but it was fair.",
+]
+
+
+def everyday_entries(n: int = 200, size: int = 2048, seed: int = 13) -> list[str]:
+    """~2 KB entries of everyday journal prose with no risk language."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        parts: list[str] = []
+        while sum(len(p) + 1 for p in parts) < size:
+            parts.append(rng.choice(EVERYDAY))
         out.append(" ".join(parts)[:size])
     return out
 
@@ -90,17 +147,20 @@ def main(argv: list[str] | None = None) -> int:
         load_s = time.perf_counter() - t0
     print(f"10x lexicon loaded and checked in {load_s:.2f} s")
     worst = 0.0
-    for name, share in (("dense (half the sentences from the labelled set)", 0.5),
-                        ("typical (one sentence in ten from the labelled set)", 0.1)):
-        texts = entries(labelled_share=share)
+    mixes = (("dense (half the sentences from the labelled set)", entries(labelled_share=0.5)),
+             ("typical (one sentence in ten from the labelled set)", entries(labelled_share=0.1)),
+             ("everyday (journal prose, no risk language; not in the target line)", everyday_entries()))
+    for k, (name, texts) in enumerate(mixes):
         print(f"{name}: {len(texts)} entries x {len(texts[0])} bytes")
         r1 = measure(base, texts, args.seconds)
         print(f"  built-in lexicon  ({len(base.rules):4d} rules): {r1:6.2f} MB/s")
         r2 = measure(big, texts, args.seconds)
         print(f"  10x lexicon       ({len(big.rules):4d} rules): {r2:6.2f} MB/s")
         print(f"  ratio 10x/built-in: {r2 / r1:.2f}  (1.00 = cost independent of lexicon size)")
-        worst = min(worst or r1, r1, r2)
-    print(f"target >= 5 MB/s on one core: {'met' if worst >= 5 else 'NOT met'} (slowest {worst:.2f} MB/s)")
+        if k < 2:
+            worst = min(worst or r1, r1, r2)
+        if k == 1:
+            print(f"target >= 5 MB/s on one core: {'met' if worst >= 5 else 'NOT met'} (slowest {worst:.2f} MB/s)")
     return 0
 
 

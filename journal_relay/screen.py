@@ -2,18 +2,21 @@
 
 Pipeline for one entry (see docs/screening.md):
 
-1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded) and split it into
-   sentences.  Lines quoted from an earlier message ("> ...") are marked as quoted.
-2. A cheap first pass over the raw entry finds the candidate sentences: raw words that can become a
-   trigger (str.find of the trigger words present, slang and contraction pieces included), raw word
-   pairs for two-word triggers and two-word slang (next to each other), and obfuscated stretches.
-   Other sentences are never tokenised.
+1. Fold the text (lower-case; accents, homoglyphs and zero-width characters folded).
+2. A cheap first pass over the raw entry (its runs of a-z, looked up as sets in C) finds the raw words
+   that can become a trigger (slang and contraction pieces included), raw word pairs for two-word
+   triggers and two-word slang (within two words), and obfuscated stretches.  An entry with none of
+   them is done; otherwise it is split into sentences (lines quoted from an earlier message, "> ...",
+   are marked as quoted) and only the sentences holding them are candidates.  Other sentences are
+   never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
    letters collapsed and common misspellings of the core stems corrected (cached per token).
 4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
-   sentence does not grow with the size of the lexicon; each rule's patterns are first tried as one
-   alternation, then one by one only if that matches.
+   sentence does not grow with the size of the lexicon.  A pattern is scanned only if the sentence has
+   the words it needs: from each regex the lexicon's loading works out sets of whole words of which every
+   match holds one each ("word clauses", _word_clauses), checked with C-level set operations (see
+   _Gate); the same gates the exceptions and the sentence-level context patterns.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
@@ -30,16 +33,20 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import re._constants as _sre
+import re._parser as _sre_parse
 import tomllib
 import unicodedata
+import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate, chain
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 SEVERITIES = ("low", "medium", "high", "urgent")  # ascending
+_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 CATEGORIES = ("self", "others", "danger")
 # What a rule finds.  Flags have a kind; modifiers (which never flag on their own) have one of the
 # escalating kinds and raise the severity of a flag found elsewhere in the same entry.
@@ -138,9 +145,12 @@ class Lexicon:
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     pre_rules: _Prefilter | None = field(default=None, repr=False)
     pre_mods: _Prefilter | None = field(default=None, repr=False)
-    # Two-word triggers by their first word: first -> ((second, "first second"), ...)
-    rule_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
-    mod_pairs: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict, repr=False)
+    # Two-word triggers by their first word: first -> {second: "first second"}
+    rule_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
+    all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
+    mod_rules_of: Mapping[str, frozenset[int]] = field(default_factory=dict, repr=False)  # raw word -> modifiers
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.rules:
@@ -200,12 +210,35 @@ def _fold(text: str) -> str:
 
 # A token: letters/digits with separators, leetspeak symbols and apostrophes allowed *inside* it,
 # or one punctuation mark that matters for scope (comma, quote, question mark, dash, ...).
+# (Written as runs of word characters with joiners between them, rather than one character at a time,
+# so the regex engine takes each run in one tight loop.)
 _TOKEN_RE = re.compile(
-    r"[a-z0-9@$\u00b7](?:[a-z0-9@$\u00b7]|['*!|.\-_~+](?=[a-z0-9@$*\u00b7]))*\*?"
+    r"[a-z0-9@$\u00b7][a-z0-9@$\u00b7]*(?:['*!|.\-_~+](?=[a-z0-9@$*\u00b7])[a-z0-9@$\u00b7]*)*\*?"
     r"|[,;:\"()?]|(?<=\s)[-\u2013\u2014](?=\s)|[\u2013\u2014]"
-    r"|[^\W\d_](?:[^\W_]|'(?=[^\W_]))*"
+    r"|[^\W\d_][^\W_]*(?:'(?=[^\W_])[^\W_]*)*"
 )
-_FAST_WORD_RE = re.compile(r"[a-z]+")
+
+
+_GROUP = re.Match.group  # (mapped over match objects in C instead of a comprehension)
+_SPAN = re.Match.span
+
+
+class _LettersMap(dict):  # type: ignore[type-arg]
+    """str.translate table keeping a-z and turning everything else into a space."""
+
+    def __missing__(self, code: int) -> str:
+        out = self[code] = chr(code) if 97 <= code <= 122 else " "
+        return out
+
+
+_LETTERS = _LettersMap()
+
+
+def _raw_words(folded: str) -> list[str]:
+    """The maximal runs of a-z (what ``re.findall("[a-z]+")`` gives, about three times faster)."""
+    return folded.translate(_LETTERS).split()
+
+
 # Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
 _ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
 _BANG_RE = re.compile(r"[a-z]![a-z]")
@@ -215,8 +248,14 @@ _WEIRD_RE = re.compile(
     r"|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])"
 )
 _WEIRD_ODD_RE = re.compile(r"[a-z][0-9@$!*|\u00b7][a-z]|[@$][a-z]{2}|[a-z]{2}[0-9]")
-# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.
-_WEIRD_PLAIN_RE = re.compile(r"([a-z])\1\1|(?<![a-z0-9])(?:[a-z0-9@$][ .\-_*~]){2,}[a-z0-9@$](?![a-z0-9])")
+# The part of _WEIRD_RE that needs none of those characters: tripled and spaced letters.  Tripled and
+# spaced letters cannot overlap, so the two are found apart; the spaced ones from their first separator,
+# which lets the regex engine skip to the (rarer) separators instead of trying at every letter.
+# Any character three times is found faster than a letter three times; non-letters are then dropped
+# (runs of different characters cannot overlap, so the letters' matches are the same).
+_TRIPLED_RE = re.compile(r"(.)\1\1")
+_SPACED_RE = re.compile(r"[ .\-_*~](?=[a-z0-9@$][ .\-_*~])(?<=(?<![a-z0-9])[a-z0-9@$][ .\-_*~])"
+                        r"(?:[a-z0-9@$][ .\-_*~])+[a-z0-9@$](?![a-z0-9])")
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s",
                        "!": "i", "|": "l", "8": "b", "9": "g", "+": "t"})
 _LEET_L = str.maketrans({"1": "l", "!": "l", "|": "i"})
@@ -246,10 +285,14 @@ class _Normaliser:
         self.by_len: dict[int, list[str]] = {}
         for w in core:
             self.by_len.setdefault(len(w), []).append(w)
-        self._cache: dict[str, tuple[str, ...]] = {}
-        pairs = sorted((" ".join(k) for k in bigrams), key=len, reverse=True)
-        self._bigram_re = (re.compile(r"(?:^| )(?:" + "|".join(re.escape(k) for k in pairs) + r")(?= |$)")
-                           if pairs else None)
+        # Punctuation tokens map to themselves (dashes and brackets to a comma): in the cache from the
+        # start, so a token is one look-up.
+        self._cache: dict[str, tuple[str, ...]] = dict(_PUNCT_MAP)
+        self._bigram_keys = frozenset(bigrams)
+        # Output words that mix word characters with others ("'s"): only in a sentence holding one are the
+        # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
+        self.mixed: set[str] = {w for rep in bigrams.values() for w in rep if _MIXED_RE.search(w)}
+        self.mixed_unknown = False
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -258,6 +301,12 @@ class _Normaliser:
             hit = self._word(raw)
             if len(self._cache) < 200_000:
                 self._cache[raw] = hit
+            for w in hit:
+                if w not in self.mixed and _MIXED_RE.search(w):
+                    if len(self.mixed) >= 50_000:
+                        self.mixed_unknown = True
+                    else:
+                        self.mixed.add(w)
         return hit
 
     def resolve(self, w: str) -> tuple[str, ...] | None:
@@ -339,8 +388,8 @@ class _Normaliser:
     # -- whole sentences -------------------------------------------------------------------------
     def tokens(self, folded: str) -> tuple[list[str], list[tuple[int, int]]]:
         ms = list(_TOKEN_RE.finditer(folded))
-        raws = [m.group() for m in ms]
-        rspans = [m.span() for m in ms]
+        raws: list[str] = list(map(_GROUP, ms))
+        rspans: list[tuple[int, int]] = list(map(_SPAN, ms))
         # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
         if _SPELLED_RE.search(folded):
             i = 0
@@ -358,14 +407,15 @@ class _Normaliser:
                         continue
                 i = max(j, i + 1)
         get = self._cache.get
-        outs = [_PUNCT_MAP.get(r) or get(r) or self.word(r) for r in raws]
+        outs = [get(r) or self.word(r) for r in raws]
         words = list(chain.from_iterable(outs))
         if len(words) == len(raws) and () not in outs:
             spans = rspans  # one word per token: the usual case
         else:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        if self._bigram_re is not None and self._bigram_re.search(" ".join(words)):
+        # (each word with the next, looked up in C)
+        if not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False)):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -413,13 +463,534 @@ def _typo_variants(word: str, strong: bool) -> set[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# Strings a pattern needs
+# --------------------------------------------------------------------------------------------------
+
+_Needs: TypeAlias = "tuple[str, ...] | None"
+_Strings: TypeAlias = frozenset[str]
+_NEEDS_MAX = 32  # most strings in one set: beyond that the ``in`` checks cost about what a regex scan does
+_EMPTY: _Strings = frozenset({""})
+# Numbered or named back-references and conditionals: in the probe (all patterns in one alternation)
+# they would point at another pattern's groups.
+_GROUP_REF_RE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(")
+
+
+@lru_cache(maxsize=64)
+def _parsed(text: str, flags: int) -> Any:
+    """re's parse tree of a pattern (internal to re, read-only here); kept only while a pattern is being
+    read by _needs and _word_clauses, one after the other."""
+    return _sre_parse.parse(text, flags)
+
+
+def _needs(pattern: re.Pattern[str]) -> _Needs:
+    """Strings of which every match of ``pattern`` contains at least one; None when none are known.
+
+    Worked out from the parsed pattern: literal runs, small character classes and alternations of them
+    (``\\b(?:kill|end) myself`` needs "kill myself" or "end myself").  Anything not understood makes the
+    answer None (the pattern is then always run), never a wrong set: a text holding none of the strings
+    cannot match, so skipping the scan changes no result.
+    """
+    if pattern.flags & re.IGNORECASE:
+        return None
+    try:
+        _exact, need = _seq_strings(_parsed(pattern.pattern, pattern.flags).data)
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return None
+    if not need:
+        return None
+    # A string containing another one adds nothing to the check.
+    need = frozenset(n for n in need if not any(m != n and m in n for m in need))
+    return tuple(sorted(need)) if _check_cost(need) < 75 else None
+
+
+def _seq_strings(items: Any) -> tuple[_Strings | None, _Strings | None]:
+    """For a sequence of parsed items: (all it can match, if few; strings one of which each match holds)."""
+    options: list[_Strings] = []
+    run = _EMPTY  # what the current stretch of fully known items can match, in order
+    literal = ""  # the current stretch of items that match one fixed string
+    broken = False
+    for op, av in items:
+        exact, need = _node_strings(op, av)
+        if need is not None and op is not _sre.LITERAL:  # (a literal's own need is never better than its run)
+            options.append(need)
+        if exact is not None and len(exact) == 1:
+            literal += next(iter(exact))
+        else:
+            options.append(frozenset({literal}))
+            literal = ""
+        if exact is not None:
+            longer = frozenset(a + b for a in run for b in exact)
+            if len(longer) <= _NEEDS_MAX:
+                run = longer
+                continue
+        options.append(run)
+        run = exact if exact is not None else _EMPTY
+        broken = True
+    options += [run, frozenset({literal})]
+    usable = [o for o in options if o and "" not in o]
+    best = min(usable, key=lambda o: (_check_cost(o), -min(map(len, o))), default=None)
+    return (None if broken else run), best
+
+
+_CHANCE = {1: 1.0, 2: 0.5, 3: 0.15, 4: 0.04}  # rough chance that a string of this length is in a sentence
+
+
+def _check_cost(strings: _Strings) -> float:
+    """Rough cost of a needs check over a sentence, in ``in`` checks: one per string, plus a regex scan
+    (worth about 75) as often as one of the strings is there by chance (short strings often are)."""
+    chance = sum(_CHANCE.get(len(s), 0.01) for s in strings)
+    return len(strings) + 75 * min(1.0, chance)
+
+
+def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
+    if op is _sre.LITERAL:
+        one = _char_set(av)
+        return one, one
+    if op is _sre.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is _sre.LITERAL:
+                chars.add(chr(iav))
+            elif iop is _sre.RANGE and iav[1] - iav[0] < 8:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:
+                return None, None
+        return (frozenset(chars),) * 2 if len(chars) <= 8 else (None, None)
+    if op is _sre.AT or op is _sre.ASSERT or op is _sre.ASSERT_NOT:
+        return _EMPTY, None  # takes no characters
+    if op is _sre.SUBPATTERN:
+        _group, add_flags, _del_flags, sub = av
+        return (None, None) if add_flags & re.IGNORECASE else _seq_strings(sub)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_strings(av)
+    if op is _sre.BRANCH:
+        exact: set[str] | None = set()
+        need: set[str] | None = set()
+        for sub in av[1]:
+            e, n = _seq_strings(sub)
+            exact = None if exact is None or e is None or len(exact) + len(e) > _NEEDS_MAX else exact | e
+            need = None if need is None or n is None or len(need) + len(n) > _NEEDS_MAX else need | n
+        return (None if exact is None else frozenset(exact)), (None if need is None else frozenset(need))
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        e, n = _seq_strings(sub)
+        if lo == 0:
+            return (e | _EMPTY if hi == 1 and e is not None else None), None
+        return (e if lo == hi == 1 else None), n
+    return None, None
+
+
+@lru_cache(maxsize=1024)
+def _char_set(code: int) -> _Strings:
+    return frozenset({chr(code)})
+
+
+def _contains_any(text: str, needs: tuple[str, ...]) -> bool:
+    for n in needs:
+        if n in text:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# Words a pattern needs
+# --------------------------------------------------------------------------------------------------
+#
+# Most patterns are words with spaces and word boundaries between them: a match of
+# ``\b(?:kill|end) (?:him|her)\b`` has "kill" or "end" as a whole word (a maximal run of word characters)
+# and "him" or "her" as another.  Those sets ("clauses") are worked out once per pattern; per sentence,
+# the set of its words answers each with one C-level ``isdisjoint``, and a pattern whose clauses are not
+# all answered is not scanned.  Whatever is not understood yields no clause (the pattern is then always
+# run), never a wrong one.
+
+_Clauses: TypeAlias = "tuple[frozenset[str], ...]"
+_WORDS_MAX = 512  # most strings followed for one part of a pattern
+_MARK = "\x00"  # stands for a zero-width word boundary inside those strings
+_BOUNDING = frozenset((_sre.AT_BOUNDARY, _sre.AT_UNI_BOUNDARY, _sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING,
+                       _sre.AT_BEGINNING_LINE, _sre.AT_END, _sre.AT_END_STRING, _sre.AT_END_LINE))
+_WORD_RUN_RE = re.compile(r"\w+")
+_MIXED_RE = re.compile(r"\w[^\w ]|[^\w ]\w")
+_FLAGS_NOT_FOLLOWED = re.IGNORECASE | re.ASCII | re.LOCALE
+
+
+def _isword(c: str) -> bool:
+    return c.isalnum() or c == "_"  # what \w and \b mean for str patterns
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a parsed item can match: its strings if few (None otherwise), whether it can match nothing,
+    whether every non-empty match starts / ends with a non-word character, and whether it takes no
+    characters (``bound``: a word boundary, start or end; ``zero``: a look-around or \\B)."""
+
+    exact: frozenset[str] | None
+    empty: bool
+    first_sep: bool
+    last_sep: bool
+    bound: bool = False
+    zero: bool = False
+
+
+_UNKNOWN = _Shape(None, True, False, False)
+
+
+def _strings_shape(strings: Iterable[str]) -> _Shape:
+    exact = frozenset(strings)
+    body = [x.replace(_MARK, "") for x in exact]
+    full = [x for x in body if x]
+    return _Shape(exact, len(full) < len(body), all(not _isword(x[0]) for x in full),
+                  all(not _isword(x[-1]) for x in full))
+
+
+_Memo: TypeAlias = "dict[int, _Shape]"  # id of a parsed sequence -> its shape, for one pattern's analysis
+
+
+@lru_cache(maxsize=1024)
+def _char_shape(code: int) -> _Shape:
+    return _strings_shape((chr(code),))
+
+
+def _shape(op: Any, av: Any, memo: _Memo) -> _Shape:
+    if op is _sre.LITERAL:
+        return _char_shape(av)
+    if op is _sre.IN:
+        chars: set[str] = set()
+        for iop, iav in av:
+            if iop is _sre.LITERAL:
+                chars.add(chr(iav))
+            elif iop is _sre.RANGE and iav[1] - iav[0] < 64:
+                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+            else:
+                return _Shape(None, False, False, False)
+        if len(chars) <= 64:
+            return _strings_shape(chars)
+        sep = not any(_isword(c) for c in chars)
+        return _Shape(None, False, sep, sep)
+    if op is _sre.AT:
+        if av in _BOUNDING:
+            return _Shape(frozenset({_MARK}), True, True, True, bound=True)
+        return _Shape(_EMPTY, True, True, True, zero=True)
+    if op is _sre.ASSERT or op is _sre.ASSERT_NOT:
+        return _Shape(_EMPTY, True, True, True, zero=True)
+    if op is _sre.SUBPATTERN:
+        return _UNKNOWN if av[1] & _FLAGS_NOT_FOLLOWED else _seq_shape(av[3].data, memo)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_shape(av.data, memo)
+    if op is _sre.BRANCH:
+        alts = [_seq_shape(a.data, memo) for a in av[1]]
+        exact: frozenset[str] | None = frozenset()
+        for a in alts:
+            exact = None if exact is None or a.exact is None or len(exact) + len(a.exact) > _WORDS_MAX \
+                else exact | a.exact
+        return _Shape(exact, any(a.empty for a in alts), all(a.first_sep for a in alts),
+                      all(a.last_sep for a in alts))
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        one = _seq_shape(sub.data, memo)
+        exact = None
+        if one.exact is not None and hi == 1:
+            exact = one.exact | _EMPTY if lo == 0 else one.exact
+        return _Shape(exact, lo == 0 or one.empty, one.first_sep, one.last_sep)
+    return _UNKNOWN
+
+
+def _product(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None or b is None or len(a) * len(b) > _WORDS_MAX:
+        return None
+    return frozenset(x + y for x in a for y in b)
+
+
+def _seq_shape(items: Any, memo: _Memo) -> _Shape:
+    got = memo.get(id(items))
+    if got is not None:
+        return got
+    shapes = [_shape(op, av, memo) for op, av in items]
+    exact: frozenset[str] | None = _EMPTY
+    for sh in shapes:
+        exact = _product(exact, sh.exact)
+    first_sep = last_sep = True
+    for sh in shapes:  # the first item that takes characters decides (and the next if it can take none)
+        if not (sh.zero or sh.bound):
+            first_sep = first_sep and sh.first_sep
+            if not sh.empty:
+                break
+    for sh in reversed(shapes):
+        if not (sh.zero or sh.bound):
+            last_sep = last_sep and sh.last_sep
+            if not sh.empty:
+                break
+    got = memo[id(items)] = _Shape(exact, all(sh.empty for sh in shapes), first_sep, last_sep)
+    return got
+
+
+def _whole_words(text: str, left: bool, right: bool) -> list[str]:
+    """Runs of word characters in ``text`` with a non-word character (or a mark) on both sides; ``left``
+    and ``right`` say whether one is known to stand before / after the text itself."""
+    end = len(text)
+    return [m.group() for m in _WORD_RUN_RE.finditer(text)
+            if (left or m.start() > 0) and (right or m.end() < end)]
+
+
+def _seq_clauses(items: Any, left: bool, right: bool, memo: _Memo) -> list[frozenset[str]]:
+    """Clauses of a sequence of parsed items; ``left`` / ``right``: a non-word character (or the edge of
+    the text) is known to stand just before / after it."""
+    shapes = [_shape(op, av, memo) for op, av in items]
+    n = len(shapes)
+    # lefts[i] / rights[i]: a non-word character (or the edge) is known to stand just before / at item i.
+    lefts = [left] + [False] * n
+    for i, sh in enumerate(shapes):
+        lefts[i + 1] = (True if sh.bound else lefts[i] if sh.zero
+                        else sh.last_sep and (lefts[i] or not sh.empty))
+    rights = [False] * n + [right]
+    for i in range(n - 1, -1, -1):
+        sh = shapes[i]
+        rights[i] = (True if sh.bound else rights[i + 1] if sh.zero
+                     else sh.first_sep and (rights[i + 1] or not sh.empty))
+    clauses: list[frozenset[str]] = []
+
+    def stretch(strings: frozenset[str] | None, i0: int, i1: int) -> None:
+        """Items i0..i1-1 together match one of ``strings``: one whole word of each is needed."""
+        if strings is None:
+            return
+        firsts: set[str] = set()
+        lasts: set[str] = set()
+        for x in strings:
+            found = _whole_words(x, lefts[i0], rights[i1])
+            if not found:
+                return
+            firsts.add(found[0])
+            lasts.add(found[-1])
+        clauses.extend((frozenset(firsts), frozenset(lasts)))
+
+    run: frozenset[str] | None = None  # the strings of the current stretch of items whose strings are known
+    start = 0
+    for i, ((op, av), sh) in enumerate(zip(items, shapes, strict=True)):
+        if sh.exact is None:
+            stretch(run, start, i)
+            run = None
+            clauses += _item_clauses(op, av, lefts[i], rights[i + 1], memo)
+            continue
+        longer = None if run is None else _product(run, sh.exact)
+        if longer is None:  # a new stretch starts here (the first one, or the strings grew too many)
+            stretch(run, start, i)
+            run, start = sh.exact, i
+        else:
+            run = longer
+    stretch(run, start, n)
+    return clauses
+
+
+def _item_clauses(op: Any, av: Any, left: bool, right: bool, memo: _Memo) -> list[frozenset[str]]:
+    """Clauses of one item whose strings are too many to list."""
+    if op is _sre.SUBPATTERN:
+        return [] if av[1] & _FLAGS_NOT_FOLLOWED else _seq_clauses(av[3].data, left, right, memo)
+    if op is _sre.ATOMIC_GROUP:
+        return _seq_clauses(av.data, left, right, memo)
+    if op is _sre.BRANCH:
+        # Each alternative's smallest clause, together: whichever alternative matches holds one of them.
+        union: set[str] = set()
+        for alt in av[1]:
+            own = _seq_clauses(alt.data, left, right, memo)
+            if not own:
+                return []
+            union |= min(own, key=len)
+        return [frozenset(union)]
+    if op is _sre.MAX_REPEAT or op is _sre.MIN_REPEAT or op is _sre.POSSESSIVE_REPEAT:
+        lo, hi, sub = av
+        if lo == 0:
+            return []
+        # The first repetition is always there; another may follow it.
+        after = right if hi == 1 else right and _seq_shape(sub.data, memo).first_sep
+        return _seq_clauses(sub.data, left, after, memo)
+    return []
+
+
+def _word_clauses(pattern: re.Pattern[str]) -> _Clauses:
+    """Sets of words of which every match of ``pattern`` holds one each as a whole word (smallest first)."""
+    if pattern.flags & _FLAGS_NOT_FOLLOWED:
+        return ()
+    try:
+        found = _seq_clauses(_parsed(pattern.pattern, pattern.flags).data, False, False, {})
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return ()
+    return _ordered(found)
+
+
+def _ordered(clauses: Iterable[frozenset[str]]) -> _Clauses:
+    """Most telling first: the fewest words, then the longest shortest word (long words are rarer)."""
+    return tuple(sorted(set(clauses), key=lambda c: (len(c), -min(map(len, c)), sorted(c))))
+
+
+def _alternative_clauses(pattern: re.Pattern[str]) -> tuple[_Clauses, ...]:
+    """Clauses per top-level alternative (``\\b(?:in recovery|got better|...)\\b``: one set of clauses each):
+    the pattern can match only where one alternative's clauses all hold, which is much more telling than
+    one clause for the whole alternation.  A single entry when the pattern is not such an alternation;
+    an entry without clauses means that alternative can always match."""
+    if pattern.flags & _FLAGS_NOT_FOLLOWED:
+        return ((),)
+    try:
+        items = list(_parsed(pattern.pattern, pattern.flags).data)
+        branches = [k for k, (op, _av) in enumerate(items) if op is _sre.BRANCH]
+        if len(branches) != 1:
+            return (_word_clauses(pattern),)
+        k = branches[0]
+        out = []
+        for alt in items[k][1][1]:
+            found = _seq_clauses(items[:k] + list(alt.data) + items[k + 1:], False, False, {})
+            out.append(_ordered(found))
+        return tuple(out)
+    except Exception:  # noqa: BLE001  # re's parser is internal: if its shape changes, patterns just always run
+        return ((),)
+
+
+@dataclass(frozen=True, eq=False)
+class _Either:
+    """Word clauses per alternative (see _alternative_clauses), indexed like a rule's patterns in _Gate:
+    each alternative's first clause by word, so one set intersection leaves the alternatives to look at."""
+
+    first_words: frozenset[str]
+    by_word: Mapping[str, int]  # word -> bit mask of the alternatives whose first clause holds it
+    open: bool  # some alternative has no clause: the pattern can always match
+    rest: tuple[_Clauses, ...]  # per alternative, its other clauses
+
+    @classmethod
+    def of(cls, pattern: re.Pattern[str]) -> _Either:
+        alts = _alternative_clauses(pattern)
+        by_word: dict[str, int] = {}
+        for i, clauses in enumerate(alts):
+            for w in clauses[0] if clauses else ():
+                by_word[w] = by_word.get(w, 0) | 1 << i
+        return cls(frozenset(by_word), by_word, any(not c for c in alts), tuple(c[1:] for c in alts))
+
+    def possible(self, runs: set[str]) -> bool:
+        if self.open:
+            return True
+        mask = 0
+        for w in self.first_words.intersection(runs):
+            mask |= self.by_word[w]
+        for rest in self.rest:
+            if not mask:
+                break
+            if mask & 1 and _has_words(runs, rest):
+                return True
+            mask >>= 1
+        return False
+
+
+def _has_words(runs: set[str], clauses: _Clauses) -> bool:
+    for c in clauses:
+        if runs.isdisjoint(c):
+            return False
+    return True
+
+
+_Checked: TypeAlias = "tuple[tuple[re.Pattern[str], _Clauses, _Needs], ...]"
+
+
+@dataclass(frozen=True, eq=False)
+class _Gate:
+    """What rules a rule's patterns out of a sentence before they are scanned (see _needs, _word_clauses).
+
+    ``first_words`` holds the words of every pattern's first clause and ``by_word`` maps each to the bit mask
+    of the patterns whose first clause holds it, so one set intersection with the sentence's words leaves
+    the patterns worth a closer look; ``unclaused`` marks the patterns without clauses.  ``patterns``,
+    ``exceptions`` and ``unless`` pair each pattern with its clauses and needed strings.
+    """
+
+    first_words: frozenset[str]
+    by_word: Mapping[str, int]
+    unclaused: int
+    patterns: _Checked
+    exceptions: _Checked
+    unless: _Checked
+    # Every exception's (unless pattern's) first clause together, when each has one: a sentence holding none
+    # of these words needs no look at any of them.
+    exception_words: frozenset[str] | None
+    unless_words: frozenset[str] | None
+    # The probe matches exactly where some pattern does (no group reference that the alternation would
+    # renumber): then it says no more than the patterns' own scans.
+    probe_exact: bool
+
+
+_GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
+
+
+def _gate(rule: Rule) -> _Gate:
+    """The rule's gate, worked out once per rule (a practice file's lexicon shares the built-in rules)."""
+    got = _GATES.get(rule)
+    if got is not None:
+        return got
+
+    def checked(pats: tuple[re.Pattern[str], ...]) -> _Checked:
+        out = []
+        for p in pats:
+            clauses = _word_clauses(p)
+            out.append((p, clauses, _needs(p)))
+        return tuple(out)
+
+    patterns = checked(rule.patterns)
+    by_word: dict[str, int] = {}
+    unclaused = 0
+    for i, (_p, clauses, _n) in enumerate(patterns):
+        if clauses:
+            for w in clauses[0]:
+                by_word[w] = by_word.get(w, 0) | 1 << i
+        else:
+            unclaused |= 1 << i
+    exceptions, unless = checked(rule.exceptions), checked(rule.unless)
+
+    def together(group: _Checked) -> frozenset[str] | None:
+        return frozenset().union(*(c[0] for _p, c, _n in group)) if all(c for _p, c, _n in group) else None
+
+    got = _GATES[rule] = _Gate(
+        first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
+        patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
+        exceptions=exceptions, unless=unless,
+        exception_words=together(exceptions), unless_words=together(unless),
+        probe_exact=(len(rule.patterns) == 1
+                     or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
+    )
+    return got
+
+
+@dataclass(frozen=True, eq=False)
+class _Rx:
+    """A context pattern with the strings it needs: most sentences hold none of them."""
+
+    rx: re.Pattern[str]
+    needs: _Needs = None
+    words: _Either | None = None
+
+    @classmethod
+    def of(cls, rx: re.Pattern[str]) -> _Rx:
+        words = _Either.of(rx)
+        return cls(rx, _needs(rx), None if words.open else words)
+
+    def search_sentence(self, norm: str, runs: set[str]) -> re.Match[str] | None:
+        """search() over a normalised sentence whose word runs are ``runs``."""
+        if self.words is not None:
+            return self.rx.search(norm) if self.words.possible(runs) else None
+        return self.search(norm)
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        if self.needs is not None and not _contains_any(text, self.needs):
+            return None
+        return self.rx.search(text, pos)
+
+    def match(self, text: str) -> re.Match[str] | None:
+        if self.needs is not None and not _contains_any(text, self.needs):
+            return None
+        return self.rx.match(text)
+
+
+# --------------------------------------------------------------------------------------------------
 # Context configuration
 # --------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, eq=False)
 class _Context:
-    negation: re.Pattern[str]
+    negation: _Rx
     pseudo_negation: re.Pattern[str]
     boundaries: frozenset[str]
     subjects: frozenset[str]
@@ -427,19 +998,24 @@ class _Context:
     third_person: frozenset[str]
     agents: frozenset[str]
     media: re.Pattern[str]
-    reported: re.Pattern[str]
-    past: re.Pattern[str]
-    recent: re.Pattern[str]
-    resolved: re.Pattern[str]
-    relapse: re.Pattern[str]
-    past_act: re.Pattern[str]  # a finished act in the flagged sentence ...
-    resolved_next: re.Pattern[str]  # ... said to be over in the next sentence ("I'm in a better place now")
-    hypothetical: re.Pattern[str]
-    question: re.Pattern[str]
-    affirm_next: re.Pattern[str]
-    affirm_same: re.Pattern[str]
+    reported: _Rx
+    past: _Rx
+    recent: _Rx
+    resolved: _Rx
+    relapse: _Rx
+    past_act: _Rx  # a finished act in the flagged sentence ...
+    resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a better place now")
+    hypothetical: _Rx
+    question: _Rx
+    affirm_next: _Rx
+    affirm_same: _Rx
     negation_window: int = 6
     agent_window: int = 6
+    # The negation's needs cut to their longest piece without a space: those survive pseudo-negations
+    # being blanked out (blanking only adds spaces), so no piece in the text means no negation after it.
+    negation_pieces: _Needs = None
+    # The media words when they are plain words: a set look-up instead of a fullmatch per word.
+    media_words: frozenset[str] | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -447,6 +1023,7 @@ class _Context:
 # --------------------------------------------------------------------------------------------------
 
 _MACRO_RE = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+_PLAIN_WORDS_RE = re.compile(r"[a-z]+(?: [a-z]+)*")
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 
 
@@ -620,28 +1197,35 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         except re.error as exc:
             raise LexiconError(f"{where}: '{key}' has an invalid regular expression ({exc})") from None
 
+    negation = _Rx.of(re.compile(_words_regex(words("negators"))))
+    pieces = (None if negation.needs is None
+              else tuple(sorted({max(n.split(" "), key=len) for n in negation.needs})))
+    media = words("media")
     return _Context(
-        negation=re.compile(_words_regex(words("negators"))),
+        negation=negation,
         pseudo_negation=rx("pseudo_negations"),
         boundaries=frozenset(words("clause_boundaries")),
         subjects=frozenset(words("subjects")),
         first_person=frozenset(words("first_person")),
         third_person=frozenset(words("third_person")),
         agents=frozenset(words("agents")),
-        media=re.compile(_words_regex(words("media"))),
-        reported=rx("reported_speech"),
-        past=rx("past"),
-        recent=rx("recent"),
-        resolved=rx("resolved"),
-        relapse=rx("relapse"),
-        past_act=rx("past_act"),
-        resolved_next=rx("resolved_next"),
-        hypothetical=rx("hypothetical"),
-        question=rx("quoted_question"),
-        affirm_next=rx("affirm_next"),
-        affirm_same=rx("affirm_same"),
+        media=re.compile(_words_regex(media)),
+        reported=_Rx.of(rx("reported_speech")),
+        past=_Rx.of(rx("past")),
+        recent=_Rx.of(rx("recent")),
+        resolved=_Rx.of(rx("resolved")),
+        relapse=_Rx.of(rx("relapse")),
+        past_act=_Rx.of(rx("past_act")),
+        resolved_next=_Rx.of(rx("resolved_next")),
+        hypothetical=_Rx.of(rx("hypothetical")),
+        question=_Rx.of(rx("quoted_question")),
+        affirm_next=_Rx.of(rx("affirm_next")),
+        affirm_same=_Rx.of(rx("affirm_same")),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
+        negation_pieces=pieces if pieces and "" not in pieces else None,
+        media_words=(frozenset(w.strip() for w in media)
+                     if all(_PLAIN_WORDS_RE.fullmatch(w.strip()) for w in media if w.strip()) else None),
     )
 
 
@@ -675,21 +1259,25 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
     for i, r in enumerate(rules):
         for t in r.triggers:
             (mod_index if r.modifier else rule_index).setdefault(t, []).append(i)
+    pre_rules, pre_mods = _prefilter(set(rule_index), norm), _prefilter(set(mod_index), norm)
     return Lexicon(rules=tuple(rules), index={k: tuple(v) for k, v in index.items()}, norm=norm,
                    ctx=_build_context(ctx_data), safety=tuple(safety), sources=sources,
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
-                   pre_rules=_prefilter(set(rule_index), norm), pre_mods=_prefilter(set(mod_index), norm),
-                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index))
+                   pre_rules=pre_rules, pre_mods=pre_mods, all_keys=pre_rules.keys | pre_mods.keys,
+                   mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
+                                 for raw, ts in pre_mods.becomes.items()},
+                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
+                   gates=tuple(_gate(r) for r in rules))
 
 
-def _pair_index(index: Mapping[str, Any]) -> dict[str, tuple[tuple[str, str], ...]]:
-    out: dict[str, list[tuple[str, str]]] = {}
+def _pair_index(index: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
     for t in index:
         if " " in t:
             a, b = t.split(" ")
-            out.setdefault(a, []).append((b, t))
-    return {k: tuple(v) for k, v in out.items()}
+            out.setdefault(a, {})[b] = t
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -706,14 +1294,18 @@ class _Prefilter:
     pairs: Mapping[str, frozenset[str]]
     # Raw word -> the trigger words it can become (for the second word of a pair: the pair's words).
     becomes: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
+    pair_set: frozenset[tuple[str, str]] = frozenset()
 
-    def hit(self, raw_words: list[str]) -> bool:
-        if not self.keys.isdisjoint(raw_words):
-            return True
-        if self.firsts.isdisjoint(raw_words):
-            return False
-        present = set(raw_words)
-        return any(not self.pairs[w].isdisjoint(present) for w in self.firsts.intersection(present))
+    def find(self, raw_words: list[str], seen: frozenset[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The keys among an entry's raw words (``seen``: those among some larger set of keys), and its pairs
+        whose second word follows the first within two words (each word with the next one and the one
+        after, built and looked up in C)."""
+        pairs: frozenset[tuple[str, str]] = frozenset()
+        if not self.firsts.isdisjoint(raw_words):
+            pairs = self.pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
+                                                     zip(raw_words, raw_words[2:], strict=False)))
+        return self.keys.intersection(seen), pairs
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
@@ -766,7 +1358,8 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
         for fx in prod[a] | prod[b]:
             becomes.setdefault(fx, set()).add(f"{a} {b}")
     return _Prefilter(frozenset(keys), frozenset(pairs), {k: frozenset(v) for k, v in pairs.items()},
-                      {k: frozenset(v) for k, v in becomes.items()})
+                      {k: frozenset(v) for k, v in becomes.items()},
+                      frozenset((a, b) for a, seconds in pairs.items() for b in seconds))
 
 
 def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
@@ -898,15 +1491,35 @@ _QUOTE_LINE_RE = re.compile(r"^\s*(?:>|\|)")
 _WROTE_RE = re.compile(r"^\s*(?:on .{0,200}wrote:|-{2,} ?original message ?-{2,}|from: .*)\s*$")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sent:
     start: int
     end: int
     quoted: bool
 
 
-def _sentences(text: str, folded: str) -> list[_Sent]:
-    out: list[_Sent] = []
+class _Sentences:
+    """An entry's sentences as parallel lists: most are never looked at, so no object per sentence."""
+
+    __slots__ = ("starts", "ends", "quoted")
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.quoted: list[bool] = []
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> _Sent:
+        return _Sent(self.starts[i], self.ends[i], self.quoted[i])
+
+    def __iter__(self) -> Iterator[_Sent]:
+        return map(_Sent, self.starts, self.ends, self.quoted)
+
+
+def _sentences(text: str, folded: str) -> _Sentences:
+    out = _Sentences()
     pos = 0
     quoted_rest = False
     for line in folded.split("\n"):
@@ -918,17 +1531,29 @@ def _sentences(text: str, folded: str) -> list[_Sent]:
             quoted_rest = True
             continue
         q = quoted_rest or bool(_QUOTE_LINE_RE.match(line))
-        cut = 0
-        for m in _SENT_END_RE.finditer(line):
-            if line[cut:m.end()].strip():
-                out.append(_Sent(lstart + cut, lstart + m.end(), q))
-            cut = m.end()
-        if line[cut:].strip():
-            out.append(_Sent(lstart + cut, lstart + len(line), q))
+        # Each piece ends in the sentence-ending mark, so none is blank.
+        ends = [lstart + m.end() for m in _SENT_END_RE.finditer(line)]
+        if line[(ends[-1] - lstart if ends else 0):].strip():
+            ends.append(lstart + len(line))
+        out.starts += [lstart, *ends[:-1]] if ends else []
+        out.ends += ends
+        out.quoted += [q] * len(ends)
     return out
 
 
-@dataclass
+@dataclass(slots=True)
+class _Normed:
+    """A sentence once normalised: its words, their spans in the sentence, the words joined, the set of
+    the words (trigger look-up) and the set of its runs of word characters (clause checks)."""
+
+    words: list[str]
+    spans: list[tuple[int, int]]
+    text: str
+    present: set[str]
+    runs: set[str]
+
+
+@dataclass(slots=True)
 class _Hit:
     rule: Rule
     sent: int
@@ -949,26 +1574,41 @@ def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
     return words[j:i0]
 
 
+_WRITER = frozenset(("i", "me", "myself"))
+
+
 def _media(before: list[str], ctx: _Context) -> str | None:
     """A film, book, news story ... before the match, with the writer not the subject after it."""
+    plain = ctx.media_words
+    if plain is not None and plain.isdisjoint(before):
+        return None
     for k in range(len(before) - 1, -1, -1):
-        if ctx.media.fullmatch(before[k]):
-            if any(w in ("i", "me", "myself") for w in before[k + 1:]):
+        if (before[k] in plain) if plain is not None else ctx.media.fullmatch(before[k]):
+            if not _WRITER.isdisjoint(before[k + 1:]):
                 return None
             return f"media: {before[k]}"
     return None
 
 
-def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: int, mend: int,
-           ctx: _Context, sent: _Sent) -> tuple[str | None, list[str]]:
+def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int,
+           mend: int, ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]
+           ) -> tuple[str | None, list[str]]:
+    """Why the match does not count (None: it counts) and notes.  ``memo`` holds this sentence's look-ups
+    that do not depend on the match (past, relapse, ...), shared by every match in it."""
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
-    for ex in rule.exceptions:
+    words_in = gate.exception_words
+    for ex, clauses, need in gate.exceptions if words_in is None or not runs.isdisjoint(words_in) else ():
+        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+            continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
-    for ex in rule.unless:
+    words_in = gate.unless_words
+    for ex, clauses, need in gate.unless if words_in is None or not runs.isdisjoint(words_in) else ():
+        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+            continue
         um = ex.search(norm)
         if um:
             return f"idiom/other sense: {um.group().strip()}", notes
@@ -983,13 +1623,14 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
         scope = scope[-ctx.negation_window:]
         # The clause before the match, and the match itself ("would never hit my kids"); phrases whose
         # negation word belongs to the risk phrase ("never wake up", "don't feel safe") are blanked.
-        s = ctx.pseudo_negation.sub(" ", " ".join(scope + [","] + matched))
-        nm = ctx.negation.search(s)
-        if nm:
-            return f"negation: {nm.group()}", notes
+        s = " ".join(scope + [","] + matched)
+        if ctx.negation_pieces is None or _contains_any(s, ctx.negation_pieces):
+            nm = ctx.negation.search(ctx.pseudo_negation.sub(" ", s))
+            if nm:
+                return f"negation: {nm.group()}", notes
     before = words[:i0]
     if rule.person == "first":
-        if not any(w in ("i", "me", "myself") for w in matched):
+        if _WRITER.isdisjoint(matched):
             # The nearest subject before the match decides: "i" is the writer; possessives and
             # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
             for w in reversed(before):
@@ -1016,29 +1657,38 @@ def _check(rule: Rule, words: list[str], i0: int, i1: int, norm: str, mstart: in
         rm = ctx.reported.search(" ".join(before))
         if rm and rule.person != "any":
             return f"reported speech: {rm.group().strip()}", notes
-    hm = ctx.hypothetical.search(norm) if rule.category != "danger" else None
+    hm = _once(memo, "hypothetical", ctx.hypothetical, norm, runs) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
     # Past or resolved history discounts only when the harm itself is over: a relapse ("relapsed",
     # "after eight months clean", "first time in a year") reports that the harm is back.
-    lm = ctx.relapse.search(norm)
-    pm = ctx.past.search(norm)
+    # (the relapse is looked for only when there is a past or resolved marker to weigh it against)
+    pm = _once(memo, "past", ctx.past, norm, runs)
     if pm:
-        rest = ctx.past.sub(" ", norm)
-        rm = ctx.recent.search(rest)
+        if "recent" not in memo:
+            memo["recent"] = ctx.recent.search(ctx.past.rx.sub(" ", norm))
+        rm = memo["recent"]
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
-        elif lm:
+        elif lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
-    sm = ctx.resolved.search(norm)
+    sm = _once(memo, "resolved", ctx.resolved, norm, runs)
     if sm:
-        if lm:
+        if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
         else:
             return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str,
+          runs: set[str]) -> re.Match[str] | None:
+    if key in memo:
+        return memo[key]
+    got = memo[key] = rx.search_sentence(norm, runs)
+    return got
 
 
 def _raise(sev: str, steps: int) -> str:
@@ -1049,9 +1699,11 @@ def _weird_spans(folded: str) -> list[int]:
     """Starts of obfuscated stretches (leet, tripled letters, spaced letters) in the entry.
 
     Leetspeak needs a digit or symbol: those are found with a fast character scan and only their
-    surroundings are looked at; tripled and spaced letters need one regex pass.
+    surroundings are looked at; tripled and spaced letters need a regex pass each.
     """
-    out = [m.start() for m in _WEIRD_PLAIN_RE.finditer(folded)]
+    tripled = [m.start() for m in _TRIPLED_RE.finditer(folded) if "a" <= m.group(1) <= "z"]
+    spaced = [m.start() - 1 for m in _SPACED_RE.finditer(folded)]
+    out = sorted(tripled + spaced) if tripled and spaced else tripled or spaced
     odd = [m.start() for m in _ODD_RE.finditer(folded)]
     if "!" in folded:
         odd += [m.start() + 1 for m in _BANG_RE.finditer(folded)]
@@ -1086,31 +1738,23 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
-def _candidates(pre: _Prefilter, words: list[str], folded: str, sents: list[_Sent]) -> dict[int, set[str]]:
+def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str,
+                sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
-    Single words are found with str.find over the whole entry.  A pair (two-word slang or a two-word
-    trigger) counts where its second raw word follows the first within two words: such pairs are first
-    looked for in the entry's word list, then found in the text.
+    ``found`` is what _Prefilter.find saw in the entry's word list.  Single words are then found with
+    str.find over the whole entry, and a pair (two-word slang or a two-word trigger) where its second raw
+    word follows the first within two words.
     """
-    present = set(pre.keys.intersection(words))
-    pairs: set[tuple[str, str]] = set()
-    if not pre.firsts.isdisjoint(words):
-        firsts, table = pre.firsts, pre.pairs
-        for k, w in enumerate(words):
-            if w in firsts:
-                second = table[w]
-                for x in words[k + 1:k + 3]:
-                    if x in second:
-                        pairs.add((w, x))
+    present, pairs = found
     out: dict[int, set[str]] = {}
     if not present and not pairs:
         return out
-    starts = [st.start for st in sents]
+    starts, ends = sents.starts, sents.ends
 
     def sentence(pos: int) -> int:
         si = bisect.bisect_right(starts, pos) - 1
-        return si if si >= 0 and pos < sents[si].end else -1
+        return si if si >= 0 and pos < ends[si] else -1
 
     for w in present:
         for pos in _find_words(w, folded):
@@ -1138,29 +1782,37 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     assert pre_r is not None and pre_m is not None
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
     weird_at = _weird_spans(folded)
-    words = _FAST_WORD_RE.findall(folded)
-    if not weird_at and not pre_r.hit(words) and not exhaustive:
+    words = _raw_words(folded)
+    # The keys of rules and modifiers among the words, in one pass over them.
+    seen = lex.all_keys.intersection(words)
+    keys_pairs = pre_r.find(words, seen)
+    if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
         return Screening(flags=())
     sents = _sentences(text, folded)
-    cand = set(_candidates(pre_r, words, folded, sents)) if not exhaustive else set(range(len(sents)))
-    weird_sents = {si for si, sent in enumerate(sents) if _weird_in(weird_at, folded, sent)} if weird_at else set()
+    cand = set(_candidates(keys_pairs, folded, sents)) if not exhaustive else set(range(len(sents)))
+    weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
+                   if weird_at else set())
     cand |= weird_sents
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    done: dict[int, tuple[list[str], list[tuple[int, int]], str]] = {}
+    done: dict[int, _Normed] = {}
     for si in sorted(cand):
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=())
     _resolved_next(hits, sents, folded, lex, normed)
-    if lex.ctx.question.search(folded) is not None:
+    # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
+    # _quoted_questions change anything.
+    question = lex.ctx.question
+    if (any(question.search_sentence(done[si].text, done[si].runs) is not None for si in {h.sent for h in hits})
+            and question.search(folded) is not None):
         _quoted_questions(hits, sents, folded, lex, normed)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m, words, folded, sents)
+        mcand = _candidates(pre_m.find(words, seen), folded, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
@@ -1168,7 +1820,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
             if si in weird_sents:
                 skip: set[int] = set()
             else:
-                maybe = {ri for raw in mcand[si] for t in pre_m.becomes.get(raw, ()) for ri in lex.mod_index[t]}
+                maybe = set().union(*(lex.mod_rules_of.get(raw, ()) for raw in mcand[si]))
                 skip = {ri for ri in maybe if (lex.rules[ri].category, lex.rules[ri].kind) in found}
                 if skip == maybe:
                     continue
@@ -1178,66 +1830,102 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     return _combine(hits, mods)
 
 
-def _weird_in(weird_at: list[int], folded: str, sent: _Sent) -> bool:
+def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
     """Obfuscation inside the sentence (matches found on the whole entry; re-checked at the edges)."""
-    k = bisect.bisect_left(weird_at, sent.start)
-    if k < len(weird_at) and weird_at[k] < sent.end:
+    k = bisect.bisect_left(weird_at, start)
+    if k < len(weird_at) and weird_at[k] < end:
         return True
     # A match that began just before the sentence may hide one inside it (finditer does not overlap).
-    return k > 0 and weird_at[k - 1] > sent.start - 12 and _WEIRD_RE.search(folded, sent.start, sent.end) is not None
+    return k > 0 and weird_at[k - 1] > start - 12 and _WEIRD_RE.search(folded, start, end) is not None
 
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
          hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
-         done: dict[int, tuple[list[str], list[tuple[int, int]], str]], skip: set[int] | None = None) -> None:
+         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
     """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
     got = done.get(si)
     if got is None:
         words, spans = lex.norm.tokens(folded[sent.start:sent.end])
-        got = done[si] = (words, spans, " ".join(words))
-    words, spans, norm = got
+        norm = " ".join(words)
+        present = set(words)
+        # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
+        mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
+        runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
+        got = done[si] = _Normed(words, spans, norm, present, runs)
+    words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
     if not words:
         return
     cand: set[int] = set()
     pairs = lex.mod_pairs if index is lex.mod_index else lex.rule_pairs
-    padded = None
-    for w in set(words):  # (set.intersection(dict) would walk the whole index)
-        r = index.get(w)
-        if r:
-            cand.update(r)
-        pr = pairs.get(w)
-        if pr:
-            if padded is None:
-                padded = f" {norm} "
-            for second, key in pr:
-                if f" {w} {second} " in padded:
-                    cand.update(index[key])
+    # (a dict view & a small set walks the small set)
+    for w in index.keys() & present:
+        cand.update(index[w])
+    padded = ""
+    for w in pairs.keys() & present:
+        seconds = pairs[w]
+        for second in seconds.keys() & present:
+            padded = padded or f" {norm} "
+            if f" {w} {second} " in padded:
+                cand.update(index[seconds[second]])
     if skip:
         cand -= skip
     if not cand:
         return
     normed[si] = norm
     starts: list[int] | None = None
+    stripped = ""
     original = text[sent.start:sent.end]
     ctx = lex.ctx
+    memo: dict[str, re.Match[str] | None] = {}
     for ri in sorted(cand):
         rule = lex.rules[ri]
-        if rule.probe is not None and rule.probe.search(norm) is None:
+        gate = lex.gates[ri]
+        # Patterns that cannot match (a clause without any of its words in the sentence, or none of their
+        # needed strings there) are not scanned.  (Inline loops: this runs for every candidate rule of
+        # every candidate sentence.)
+        mask = gate.unclaused
+        for w in gate.first_words.intersection(runs):
+            mask |= gate.by_word[w]
+        if not mask:
             continue
-        for pat in rule.patterns:
+        live: list[re.Pattern[str]] = []
+        for pat, clauses, need in gate.patterns:
+            if not mask:
+                break
+            if mask & 1:
+                met = True
+                for c in clauses:
+                    if runs.isdisjoint(c):
+                        met = False
+                        break
+                if met and need is not None:
+                    met = False
+                    for n in need:
+                        if n in norm:
+                            met = True
+                            break
+                if met:
+                    live.append(pat)
+            mask >>= 1
+        if not live:
+            continue
+        # An exact probe says no more than the live patterns' own scans, and scanning them costs about
+        # as much as the probe; one that is not exact can rule out a match the patterns would find, so
+        # it is still asked first.
+        if rule.probe is not None and not gate.probe_exact and rule.probe.search(norm) is None:
+            continue
+        for pat in live:
             for m in pat.finditer(norm):
                 if m.end() == m.start():
                     continue
-                if starts is None:
-                    starts = []
-                    p = 0
-                    for w in words:
-                        starts.append(p)
-                        p += len(w) + 1
+                if starts is None:  # where each word starts in ``norm``
+                    starts = list(accumulate(map((1).__add__, map(len, words)), initial=0))
+                    stripped = original.strip()
                 i0 = bisect.bisect_right(starts, m.start()) - 1
                 i1 = max(i0 + 1, bisect.bisect_left(starts, m.end()))
                 i1 = min(i1, len(words))
-                discount, notes = _check(rule, words, i0, i1, norm, m.start(), m.end(), ctx, sent)
+                discount, notes = _check(rule, gate, words, i0, i1, norm, runs, m.start(), m.end(), ctx, sent,
+                                         memo)
                 if discount is None and rule.requires and not any(p.search(norm) for p in rule.requires):
                     discount = "context: nothing in the sentence supports this reading"
                 if discount is None and rule.entry_requires and not any(
@@ -1248,10 +1936,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
                     continue
                 o0, o1 = spans[i0][0], spans[i1 - 1][1]
-                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], original.strip(), notes, discount, m.end()))
+                hits.append(_Hit(rule, si, i0, i1, original[o0:o1], stripped, notes, discount, m.end()))
 
 
-def _resolved_next(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
+def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                    normed: dict[int, str]) -> None:
     """A finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm
     in a much better place now.") is history, unless the flagged sentence says it is recent or back."""
@@ -1272,7 +1960,7 @@ def _resolved_next(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexic
             h.discount = f"resolved (next sentence): {rm.group().strip()}"
 
 
-def _quoted_questions(hits: list[_Hit], sents: list[_Sent], folded: str, lex: Lexicon,
+def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                       normed: dict[int, str]) -> None:
     """The therapist's question quoted back is not the client's words -- unless the client says yes."""
     ctx = lex.ctx
@@ -1311,18 +1999,19 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
     groups: dict[tuple[int, str], list[tuple[_Hit, tuple[int, int]]]] = {}
     for i, h in enumerate(kept):
         if h.discount is None:
-            groups.setdefault((h.sent, h.rule.category), []).append((h, (SEVERITIES.index(h.rule.severity), -i)))
+            groups.setdefault((h.sent, h.rule.category), []).append((h, (_RANK[h.rule.severity], -i)))
     final: list[_Hit] = []
     for i, h in enumerate(kept):
-        same = groups.get((h.sent, h.rule.category), ())
-        if h.discount is not None:
-            if any(c.start < h.end and h.start < c.end for c, _r in same):
-                continue
-        else:
-            # Overlapping counting findings in one category: keep the most severe.
-            rank = (SEVERITIES.index(h.rule.severity), -i)
-            if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
-                continue
+        same = groups.get((h.sent, h.rule.category))
+        if same is not None:
+            if h.discount is not None:
+                if any(c.start < h.end and h.start < c.end for c, _r in same):
+                    continue
+            elif len(same) > 1:
+                # Overlapping counting findings in one category: keep the most severe.
+                rank = (_RANK[h.rule.severity], -i)
+                if any(c is not h and c.start < h.end and h.start < c.end and r > rank for c, r in same):
+                    continue
         final.append(h)
     flags: list[tuple[int, Finding]] = []
     discounted: list[Finding] = []
@@ -1360,7 +2049,8 @@ def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
             note = "combined with " + ", ".join(present[k] for k in sorted(present))
             if new_sev != top.severity:
                 note += f": {top.severity} -> {new_sev}"
-            in_cat[top_i] = (in_cat[top_i][0], replace(top, severity=new_sev, context=top.context + (note,)))
+            in_cat[top_i] = (in_cat[top_i][0], Finding(top.category, new_sev, top.rule, top.match, top.sentence,
+                                                       top.context + (note,)))
         out.extend(in_cat)
     out.sort(key=lambda pf: (-SEVERITIES.index(pf[1].severity), pf[0]))
     return Screening(flags=tuple(f for _, f in out), discounted=tuple(discounted))
