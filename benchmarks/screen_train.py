@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003]
-       [--threshold 0.85] [--anchor 0.5] [FILE ...]
+       [--threshold 0.9] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--out", type=Path, default=score.BUILTIN_MODEL)
     ap.add_argument("--l2", type=float, default=0.003)
-    ap.add_argument("--threshold", type=float, default=0.85)
+    ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
