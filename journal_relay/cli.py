@@ -531,14 +531,18 @@ def spool_state(settings: Settings) -> tuple[int, float | None]:
 
 
 @main.command("check")
+@click.option("--spool", "watch_spool", is_flag=True,
+              help="Also fail when the spool's oldest message has waited over ten minutes (for monitoring; "
+              "not before starting serve, which is what empties the spool).")
 @click.pass_obj
 @friendly
-def check(obj: Context) -> None:
-    """Check settings, database, templates and lexicon, and print the effective settings.
+def check(obj: Context, watch_spool: bool) -> None:
+    """Check settings, database, spool, templates and lexicon, and print the effective settings.
 
     \b
     Example:
       JOURNAL_RELAY_CONFIG=/etc/journal-relay/config.toml journal-relay check
+      journal-relay check --spool     # from a monitoring job, while serve runs
     """
     settings = obj.settings
     _ = obj.engine
@@ -550,7 +554,7 @@ def check(obj: Context) -> None:
     waiting, oldest = spool_state(settings)
     click.echo(f"spool: {waiting} message(s) waiting to be screened and stored"
                + (f", the oldest taken {oldest:.0f} s ago" if oldest is not None else ""))
-    if oldest is not None and oldest > SPOOL_STUCK_SECONDS:
+    if watch_spool and oldest is not None and oldest > SPOOL_STUCK_SECONDS:
         raise click.ClickException(
             f"the spool's oldest message has waited {oldest:.0f} s: is `journal-relay serve` running? "
             "Its log says why a message is not stored (look for 'spooled message')."

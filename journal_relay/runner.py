@@ -179,8 +179,10 @@ def _finish_spool(runner: Runner, *, seconds: float = 10.0) -> None:
 def main(settings: Settings, wakeups: Connection) -> None:
     """The back process: runs until the receiver closes its end of `wakeups` (or dies), then finishes the
     spool and stops, in order."""
-    # The service stops this process itself, after the receiver: Ctrl-C reaches the whole process group.
+    # The receiver stops this process itself, in order, by closing the wake-up pipe: Ctrl-C reaches the
+    # whole process group, and systemd may send SIGTERM to every process of the service at once.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from journal_relay.service import configure_logging  # the same log format as the receiver's process
 
     configure_logging(settings)
