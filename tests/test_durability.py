@@ -199,3 +199,47 @@ def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(
     stored = stored_message_ids(db_path)
     assert set(stored) == load.acked | load.uncertain
     assert set(stored.values()) == {1}
+
+
+def test_sigterm_to_the_whole_service_stops_it_in_order(tmp_path: Path) -> None:
+    # systemd's default KillMode sends SIGTERM to every process of the service at once: the back process
+    # must still be stopped by the receiver, after the receiver has committed what it took, and finish
+    # the spool rather than die with it.
+    db_path = tmp_path / "journal.db"
+    port = free_port()
+    settings = Settings(database_url=f"sqlite:///{db_path}", listen=f"127.0.0.1:{port}", domain=DOMAIN,
+                        outbox_dir=tmp_path / "outbox", tick_seconds=3600)
+    engine = db.make_engine(settings.database_url)
+    db.create_schema(engine)
+    address = register(engine, settings).address
+    engine.dispose()
+    env = {**os.environ, "JOURNAL_RELAY_DATABASE_URL": settings.database_url, "JOURNAL_RELAY_LISTEN": settings.listen,
+           "JOURNAL_RELAY_DOMAIN": DOMAIN, "JOURNAL_RELAY_OUTBOX_DIR": str(settings.outbox_dir),
+           "JOURNAL_RELAY_TICK_SECONDS": "3600", "JOURNAL_RELAY_LOG_LEVEL": "WARNING",
+           "JOURNAL_RELAY_RATE_PER_IP_BURST": "1000", "JOURNAL_RELAY_RATE_PER_SENDER_BURST": "1000"}
+    with (tmp_path / "serve.log").open("ab") as log_file:
+        process = subprocess.Popen([sys.executable, "-m", "journal_relay.cli", "serve"], cwd=REPO_ROOT, env=env,
+                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not listen within 20 s"
+                time.sleep(0.05)
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            for n in range(30):
+                client.sendmail(CLIENT_SENDER, [address], make_message(to=address, message_id=f"<group-{n}@mail.test>"))
+        helpers = descendants(process.pid)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    deadline = time.monotonic() + 15
+    while [pid for pid in helpers if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in helpers if alive(pid)], "serve's helper processes outlived it"
+    assert sorted(stored_message_ids(db_path)) == sorted(f"group-{n}@mail.test" for n in range(30))
