@@ -101,3 +101,20 @@ def test_raw_word_shortcut_changes_nothing():
         fast = score.second_opinion(t, r, LEX, MODEL)
         slow = score.second_opinion(t, r, LEX, MODEL, exhaustive=True)
         assert screening_to_json(fast) == screening_to_json(slow), t[:40]
+
+
+MAIL_SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "mail-samples"
+
+
+def test_ordinary_real_email_is_rarely_flagged():
+    # Real replies from many mail clients (business and mailing-list prose, no risk language): the
+    # statistical opinion must stay quiet on everyday writing, which is most of what a therapist reads.
+    if not MAIL_SAMPLES.is_dir():
+        pytest.skip("shared/mail-samples not present")
+    from journal_relay.parse import parse_message
+
+    texts = [t for t in (parse_message(p.read_bytes()).text for p in sorted(MAIL_SAMPLES.rglob("*"))
+                         if p.is_file() and p.suffix != ".md") if len(t) >= 40]
+    assert len(texts) >= 100
+    flagged = sum(1 for t in texts if screen(t, lexicon=LEX).flags)
+    assert flagged / len(texts) <= 0.05, f"{flagged} of {len(texts)} ordinary emails flagged"
