@@ -90,7 +90,7 @@ def authentication_problem(delivery: Delivery, parsed: ParsedMessage, settings: 
 
 @dataclass(frozen=True)
 class Prepared:
-    """What the pure stages found: picklable, so they can run in a worker process (see workers.py)."""
+    """What the pure stages found, before anything is stored."""
 
     parsed: ParsedMessage
     auth_problem: str

@@ -2,9 +2,8 @@
 outbox and runs the digest schedule, while the receiver's process only takes mail.
 
 Why a process: parsing, screening and storing cost several times the SMTP conversation itself; in the
-receiver's process they would hold its GIL while senders wait. The spool between the two is a table, so a
-message the receiver answered 250 for survives a crash of either process and is processed exactly once
-(the spool row is deleted in the transaction that stores its entries).
+receiver's process they would hold its GIL while senders wait. Between the two is the spool (see
+spool.py): a message the receiver answered 250 for survives a crash of either process, and is stored once.
 """
 
 from __future__ import annotations

@@ -542,20 +542,27 @@ def _check_cost(strings: _Strings) -> float:
     return len(strings) + 75 * min(1.0, chance)
 
 
+def _class_chars(av: Any, *, widest_range: int) -> set[str] | None:
+    """The characters a parsed character class [...] matches, or None when it is not a plain list of
+    characters and ranges narrower than `widest_range` (negated, \\w-like categories, wide ranges)."""
+    chars: set[str] = set()
+    for iop, iav in av:
+        if iop is _sre.LITERAL:
+            chars.add(chr(iav))
+        elif iop is _sre.RANGE and iav[1] - iav[0] < widest_range:
+            chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
+        else:
+            return None
+    return chars
+
+
 def _node_strings(op: Any, av: Any) -> tuple[_Strings | None, _Strings | None]:
     if op is _sre.LITERAL:
         one = _char_set(av)
         return one, one
     if op is _sre.IN:
-        chars: set[str] = set()
-        for iop, iav in av:
-            if iop is _sre.LITERAL:
-                chars.add(chr(iav))
-            elif iop is _sre.RANGE and iav[1] - iav[0] < 8:
-                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
-            else:
-                return None, None
-        return (frozenset(chars),) * 2 if len(chars) <= 8 else (None, None)
+        chars = _class_chars(av, widest_range=8)
+        return (frozenset(chars),) * 2 if chars is not None and len(chars) <= 8 else (None, None)
     if op is _sre.AT or op is _sre.ASSERT or op is _sre.ASSERT_NOT:
         return _EMPTY, None  # takes no characters
     if op is _sre.SUBPATTERN:
@@ -654,14 +661,9 @@ def _shape(op: Any, av: Any, memo: _Memo) -> _Shape:
     if op is _sre.LITERAL:
         return _char_shape(av)
     if op is _sre.IN:
-        chars: set[str] = set()
-        for iop, iav in av:
-            if iop is _sre.LITERAL:
-                chars.add(chr(iav))
-            elif iop is _sre.RANGE and iav[1] - iav[0] < 64:
-                chars.update(chr(c) for c in range(iav[0], iav[1] + 1))
-            else:
-                return _Shape(None, False, False, False)
+        chars = _class_chars(av, widest_range=64)
+        if chars is None:
+            return _Shape(None, False, False, False)
         if len(chars) <= 64:
             return _strings_shape(chars)
         sep = not any(_isword(c) for c in chars)

@@ -40,7 +40,7 @@ def normalise_address(address: str) -> str:
 
 
 def _remembered(session: Session, key: Hashable, look_up: Callable[[], T]) -> T:
-    """`look_up()`, remembered for the rest of a writer batch (see db.batch_memo); elsewhere always asked."""
+    """`look_up()`, remembered for the rest of a batch (see db.batch_memo); elsewhere always asked."""
     memo = db.batch_memo(session)
     if memo is None:
         return look_up()
