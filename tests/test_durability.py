@@ -30,10 +30,11 @@ DEADLINE_SECONDS = 30.0
 class Server:
     """`journal-relay serve` as a child process, exactly as an operator would run it."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, port: int) -> None:
+    def __init__(self, *, env: dict[str, str], log_path: Path, port: int, own_session: bool = False) -> None:
         self._env = env
         self._log_path = log_path
         self.port = port
+        self._own_session = own_session  # its own process group, as systemd gives a service
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -41,6 +42,7 @@ class Server:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "journal_relay.cli", "serve"],
                 cwd=REPO_ROOT, env=self._env, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=self._own_session,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -142,18 +144,18 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def stored_message_ids(path: Path) -> Counter[str]:
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-        return Counter(row[0] for row in conn.execute("SELECT message_id FROM entry"))
+def assert_exit(pids: list[int], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while [pid for pid in pids if alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if alive(pid)], "serve's helper processes outlived it"
 
 
-@pytest.mark.slow
-def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(tmp_path: Path) -> None:
-    db_path = tmp_path / "journal.db"
+def practice_server(tmp_path: Path, *, own_session: bool = False) -> tuple[Server, Settings, str]:
+    """A registered client and `serve` ready to start on a fresh SQLite file, rate limits lifted."""
     port = free_port()
-    settings = Settings(database_url=f"sqlite:///{db_path}", listen=f"127.0.0.1:{port}", domain=DOMAIN,
-                        outbox_dir=tmp_path / "outbox", tick_seconds=3600)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'journal.db'}", listen=f"127.0.0.1:{port}",
+                        domain=DOMAIN, outbox_dir=tmp_path / "outbox", tick_seconds=3600)
     engine = db.make_engine(settings.database_url)
     db.create_schema(engine)
     address = register(engine, settings).address
@@ -163,7 +165,21 @@ def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(
            "JOURNAL_RELAY_RATE_PER_IP_PER_MINUTE": "1000000", "JOURNAL_RELAY_RATE_PER_IP_BURST": "1000000",
            "JOURNAL_RELAY_RATE_PER_SENDER_PER_MINUTE": "1000000", "JOURNAL_RELAY_RATE_PER_SENDER_BURST": "1000000",
            "JOURNAL_RELAY_TICK_SECONDS": "3600", "JOURNAL_RELAY_LOG_LEVEL": "WARNING"}
-    server = Server(env=env, log_path=tmp_path / "serve.log", port=port)
+    server = Server(env=env, log_path=tmp_path / "serve.log", port=port, own_session=own_session)
+    return server, settings, address
+
+
+def stored_message_ids(path: Path) -> Counter[str]:
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        return Counter(row[0] for row in conn.execute("SELECT message_id FROM entry"))
+
+
+@pytest.mark.slow
+def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(tmp_path: Path) -> None:
+    db_path = tmp_path / "journal.db"
+    server, settings, address = practice_server(tmp_path)
+    port = server.port
 
     server.start()
     load = Load(port=port, address=address)
@@ -175,11 +191,7 @@ def test_sigkill_under_load_loses_no_acknowledged_message_and_stores_none_twice(
     assert helpers, "serve runs a back process"
     server.kill()  # mid-stream: the senders are still writing
     load.stop()
-    # An orphaned back process stops by itself, so it never delivers beside the next serve's.
-    deadline = time.monotonic() + 15
-    while [pid for pid in helpers if alive(pid)] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in helpers if alive(pid)], "serve's helper processes outlived it"
+    assert_exit(helpers)  # an orphaned back process stops by itself, so it never delivers beside the next serve's
     assert len(load.acked) >= ACKED_BEFORE_KILL, f"only {len(load.acked)} acknowledged before the deadline"
 
     server.start()
@@ -205,41 +217,18 @@ def test_sigterm_to_the_whole_service_stops_it_in_order(tmp_path: Path) -> None:
     # systemd's default KillMode sends SIGTERM to every process of the service at once: the back process
     # must still be stopped by the receiver, after the receiver has committed what it took, and finish
     # the spool rather than die with it.
-    db_path = tmp_path / "journal.db"
-    port = free_port()
-    settings = Settings(database_url=f"sqlite:///{db_path}", listen=f"127.0.0.1:{port}", domain=DOMAIN,
-                        outbox_dir=tmp_path / "outbox", tick_seconds=3600)
-    engine = db.make_engine(settings.database_url)
-    db.create_schema(engine)
-    address = register(engine, settings).address
-    engine.dispose()
-    env = {**os.environ, "JOURNAL_RELAY_DATABASE_URL": settings.database_url, "JOURNAL_RELAY_LISTEN": settings.listen,
-           "JOURNAL_RELAY_DOMAIN": DOMAIN, "JOURNAL_RELAY_OUTBOX_DIR": str(settings.outbox_dir),
-           "JOURNAL_RELAY_TICK_SECONDS": "3600", "JOURNAL_RELAY_LOG_LEVEL": "WARNING",
-           "JOURNAL_RELAY_RATE_PER_IP_BURST": "1000", "JOURNAL_RELAY_RATE_PER_SENDER_BURST": "1000"}
-    with (tmp_path / "serve.log").open("ab") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "journal_relay.cli", "serve"], cwd=REPO_ROOT, env=env,
-                                   stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    server, _settings, address = practice_server(tmp_path, own_session=True)
+    server.start()
+    assert server.process is not None
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "serve did not listen within 20 s"
-                time.sleep(0.05)
-        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
             for n in range(30):
                 client.sendmail(CLIENT_SENDER, [address], make_message(to=address, message_id=f"<group-{n}@mail.test>"))
-        helpers = descendants(process.pid)
-        os.killpg(process.pid, signal.SIGTERM)
-        assert process.wait(timeout=30) == 0
+        helpers = descendants(server.process.pid)
+        os.killpg(server.process.pid, signal.SIGTERM)
+        assert server.process.wait(timeout=30) == 0
     finally:
-        if process.poll() is None:
-            process.kill()
-    deadline = time.monotonic() + 15
-    while [pid for pid in helpers if alive(pid)] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [pid for pid in helpers if alive(pid)], "serve's helper processes outlived it"
-    assert sorted(stored_message_ids(db_path)) == sorted(f"group-{n}@mail.test" for n in range(30))
+        if server.process.poll() is None:
+            server.process.kill()
+    assert_exit(helpers)
+    assert sorted(stored_message_ids(tmp_path / "journal.db")) == sorted(f"group-{n}@mail.test" for n in range(30))
