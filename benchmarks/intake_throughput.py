@@ -86,6 +86,37 @@ def tree_memory(pid: int) -> str:
     return f"VmRSS total {total:.1f} MB: {detail}"
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU time a process has used so far, all its threads included."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rpartition(")")[2].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def tree_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    found = {}
+    for each in process_tree(pid):
+        try:
+            found[each] = cpu_seconds(each)
+        except OSError:
+            continue
+    return found
+
+
+def cpu_report(before: dict[int, tuple[float, float]], after: dict[int, tuple[float, float]], messages: int) -> str:
+    """CPU per message of each process over a run (user + system): what taking mail costs, beside how
+    fast it goes."""
+    parts = []
+    for pid, (user, system) in after.items():
+        user -= before.get(pid, (0.0, 0.0))[0]
+        system -= before.get(pid, (0.0, 0.0))[1]
+        if user + system > 0.005:
+            per = 1000 / max(messages, 1)
+            parts.append(f"[{pid}] {per * (user + system):.2f} ({per * user:.2f} + {per * system:.2f})")
+    return "CPU ms per message (user + system): " + ", ".join(parts)
+
+
 def spool_size(folder: Path) -> int:
     """Messages waiting in every spool file (journal-spool.db, journal-spool-2.db, ...)."""
     total = 0
@@ -253,13 +284,16 @@ def run_bare(args: argparse.Namespace) -> float:
     process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)], cwd=REPO_ROOT)
     try:
         wait_listening(process, port)
+        cpu_before = tree_cpu(process.pid)
         elapsed, run = asyncio.run(drive("127.0.0.1", port, to=f"anyone@{DOMAIN}", connections=args.connections,
                                          messages=args.messages))
+        cpu_after = tree_cpu(process.pid)
     finally:
         stop(process)
     rate = run.ok / elapsed
     print(f"bare aiosmtpd: {run.ok} messages in {elapsed:.1f} s = {rate:.0f} messages/s"
           + (f"; refused {run.refused}" if run.refused else ""))
+    print(f"  {cpu_report(cpu_before, cpu_after, run.ok)}")
     return rate
 
 
@@ -282,15 +316,19 @@ def run_relay(args: argparse.Namespace) -> float:
             def checkpoint(done: int) -> None:
                 print(f"  after {done:>7} messages: {tree_memory(process.pid)}", flush=True)
 
+            cpu_before = tree_cpu(process.pid)
             started = time.perf_counter()
             elapsed, run = asyncio.run(drive("127.0.0.1", port, to=address, connections=args.connections,
                                              messages=args.messages, checkpoints=marks, on_checkpoint=checkpoint))
+            cpu_answered = tree_cpu(process.pid)
             database = Path(folder) / "journal.db"
             backlog = spool_size(Path(folder))
             while spool_size(Path(folder)):
                 time.sleep(0.05)
             processed = time.perf_counter() - started
             print(f"  when the last message was answered: {tree_memory(process.pid)}")
+            print(f"  until the last 250: {cpu_report(cpu_before, cpu_answered, run.ok)}")
+            print(f"  until all were entries: {cpu_report(cpu_before, tree_cpu(process.pid), run.ok)}")
         finally:
             stop(process)
         rate = run.ok / elapsed

@@ -54,11 +54,11 @@ def start(settings: Settings) -> Running:
     # Checked here, so a broken practice lexicon or template folder stops start-up with its own message
     # instead of a back process that fails over and over.
     intake.build(settings)
-    writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch)
     back = BackProcess(settings)
     # Mail spooled before a crash or a stop is processed now, not at the next message.
     back.wake()
-    handler = Handler(settings=settings, engine=engine, writer=writer, on_spooled=back.wake)
+    writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch, on_committed=back.wake)
+    handler = Handler(settings=settings, engine=engine, writer=writer)
     try:
         controller = ReceiverController(handler, settings=settings)
         controller.start()

@@ -8,11 +8,12 @@ entries' unique (client, Message-ID) keeps each one stored once.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
-import queue
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -152,64 +153,100 @@ def oldest(*, session: Session) -> datetime | None:
     return found
 
 
-_STOP = object()
-
-
 class SpoolWriter:
     """One thread commits what the receiver takes, many messages per commit (one fsync).
 
     No message's future resolves before the COMMIT holding it has returned: that is what the 250 waits
     for. A batch fails or succeeds whole; every row is independent, so nothing but the storage itself can
-    fail it.
+    fail it. Per batch, not per message: one wake-up of this thread, one call into each waiting event loop,
+    and one `on_committed` (the receiver wakes the back process with it).
     """
 
-    def __init__(self, engine: Engine, *, max_batch: int = 64) -> None:
+    def __init__(self, engine: Engine, *, max_batch: int = 64,
+                 on_committed: Callable[[], None] = lambda: None) -> None:
         self._engine = engine
         self._max_batch = max_batch
-        self._jobs: queue.Queue[Any] = queue.Queue()
+        self._on_committed = on_committed
+        # deque.append and popleft are atomic, so submitters never wait for the committing thread; the
+        # event is set only when that thread may be asleep.
+        self._jobs: collections.deque[tuple[Taken, _Waiter]] = collections.deque()
+        self._work = threading.Event()
+        self._stopping = False
         self._thread = threading.Thread(target=self._run, name="journal-relay-spool", daemon=True)
         self._thread.start()
 
     def submit(self, taken: Taken) -> Future[None]:
+        """Spool `taken`; the future resolves once it is committed (for threads: the CLI, tests)."""
         future: Future[None] = Future()
-        self._jobs.put((taken, future))
+        self._put(taken, future)
         return future
 
+    async def spool(self, taken: Taken) -> None:
+        """Spool `taken`, returning once it is committed (for the receiver's event loop)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._put(taken, waiter)
+        await waiter
+
     def close(self) -> None:
-        self._jobs.put(_STOP)
+        self._stopping = True
+        self._work.set()
         self._thread.join(timeout=30)
+
+    def _put(self, taken: Taken, waiter: _Waiter) -> None:
+        self._jobs.append((taken, waiter))
+        if not self._work.is_set():
+            self._work.set()
 
     def _run(self) -> None:
         while True:
-            first = self._jobs.get()
-            if first is _STOP:
-                return
-            batch = [first]
-            stop = False
-            while len(batch) < self._max_batch:
-                try:
-                    item = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-            self._commit(batch)
-            if stop:
+            self._work.wait()
+            self._work.clear()
+            while self._jobs:
+                batch: list[tuple[Taken, _Waiter]] = []
+                while self._jobs and len(batch) < self._max_batch:
+                    batch.append(self._jobs.popleft())
+                self._commit(batch)
+            if self._stopping and not self._jobs:
                 return
 
-    def _commit(self, batch: list[tuple[Taken, Future[None]]]) -> None:
-        live = [(taken, future) for taken, future in batch if future.set_running_or_notify_cancel()]
-        if not live:
-            return
+    def _commit(self, batch: list[tuple[Taken, _Waiter]]) -> None:
         try:
             with self._engine.begin() as connection:
-                connection.execute(_INSERT, [taken.row() for taken, _ in live])
+                connection.execute(_INSERT, [taken.row() for taken, _ in batch])
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody in the batch is spooled
-            log.error("batch of %d messages not spooled: %s", len(live), type(exc).__name__)
-            for _, future in live:
-                future.set_exception(StorageError(type(exc).__name__))
+            log.error("batch of %d messages not spooled: %s", len(batch), type(exc).__name__)
+            _resolve([waiter for _, waiter in batch], StorageError(type(exc).__name__))
             return
-        for _, future in live:
+        _resolve([waiter for _, waiter in batch], None)
+        self._on_committed()
+
+
+_Waiter = Future[None] | asyncio.Future[None]
+
+
+def _resolve(waiters: list[_Waiter], error: Exception | None) -> None:
+    """Settle every waiter: concurrent futures here, event-loop futures with one call per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for waiter in waiters:
+        if isinstance(waiter, asyncio.Future):
+            by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+        elif waiter.set_running_or_notify_cancel():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+    for loop, futures in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle, futures, error)
+        except RuntimeError:
+            pass  # that loop is closed: its sessions are gone, nobody waits for an answer
+
+
+def _settle(futures: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for future in futures:
+        if future.done():
+            continue  # the session was cancelled (the client hung up): no answer to give
+        if error is None:
             future.set_result(None)
+        else:
+            future.set_exception(error)

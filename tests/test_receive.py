@@ -160,3 +160,38 @@ def test_a_looping_message_is_refused_with_554(running, settings, engine, practi
     assert entries(engine) == []
 
 
+
+
+PLAIN_ARGS = ["<a@b.example>", "<a@b.example> SIZE=2048", "<a@b.example>\t BODY=8BITMIME SIZE=3 ",
+              "<first.last+tag@mail.example.org>", "<o'neil@x.ie>", "<A@B.EXAMPLE>x"]
+NOT_PLAIN = ["<>", " <a@b.example>", "<a..b@c.example>", "<.a@b.example>", "<a@[192.0.2.1]>",
+             "<a@b.example> (comment) SIZE=1", '<"quoted local"@b.example>', "<zoë@b.example>", "a@b.example",
+             "<a@-b.example>"]
+
+
+def test_plain_addresses_read_as_aiosmtpd_reads_them() -> None:
+    # The receiver's fast path for MAIL and RCPT must never change an answer: what it reads, aiosmtpd's
+    # own parser reads the same; everything else is left to aiosmtpd.
+    from aiosmtpd.smtp import SMTP
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from journal_relay.receive import plain_address
+
+    parser = SMTP.__new__(SMTP)  # only its address reading, which needs no server
+    parser.local_part_limit = 0
+    for arg in PLAIN_ARGS:
+        assert plain_address(arg) == SMTP._getaddr(parser, arg), arg
+    for arg in NOT_PLAIN:
+        assert plain_address(arg) is None, arg
+
+    atom = st.text("abcXYZ019!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
+    label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,6}[a-z0-9])?", fullmatch=True)
+    rest = st.sampled_from(["", " SIZE=10", "  BODY=8BITMIME", "\tSMTPUTF8", " X=1 "])
+
+    @given(st.lists(atom, min_size=1, max_size=3), st.lists(label, min_size=1, max_size=3), rest)
+    def same(local: list[str], domain: list[str], params: str) -> None:
+        arg = f"<{'.'.join(local)}@{'.'.join(domain)}>{params}"
+        assert plain_address(arg) == SMTP._getaddr(parser, arg)
+
+    same()
