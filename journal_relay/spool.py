@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
 from journal_relay.db import StorageError
@@ -172,6 +172,7 @@ class SpoolWriter:
         self._jobs: collections.deque[tuple[Taken, _Waiter]] = collections.deque()
         self._work = threading.Event()
         self._stopping = False
+        self._connection: Connection | None = None
         self._thread = threading.Thread(target=self._run, name="journal-relay-spool", daemon=True)
         self._thread.start()
 
@@ -207,14 +208,28 @@ class SpoolWriter:
                     batch.append(self._jobs.popleft())
                 self._commit(batch)
             if self._stopping and not self._jobs:
+                self._drop_connection()
                 return
+
+    def _drop_connection(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # noqa: BLE001 - a broken connection need not close cleanly
+                pass
+            self._connection = None
 
     def _commit(self, batch: list[tuple[Taken, _Waiter]]) -> None:
         try:
-            with self._engine.begin() as connection:
-                connection.execute(_INSERT, [taken.row() for taken, _ in batch])
+            # One connection for the thread's life: checking one out of the pool per batch cost as much
+            # as the insert. After a failure it is replaced, in case the failure was the connection's.
+            if self._connection is None:
+                self._connection = self._engine.connect()
+            with self._connection.begin():
+                self._connection.execute(_INSERT, [taken.row() for taken, _ in batch])
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody in the batch is spooled
             log.error("batch of %d messages not spooled: %s", len(batch), type(exc).__name__)
+            self._drop_connection()
             _resolve([waiter for _, waiter in batch], StorageError(type(exc).__name__))
             return
         _resolve([waiter for _, waiter in batch], None)

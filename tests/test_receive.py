@@ -73,6 +73,10 @@ def test_locked_spool_answers_451_and_stores_nothing(running, settings, engine, 
         blocker.close()
     assert code == 451 and text.startswith("4.3.0")
     assert entries(engine) == []
+    # The sender's retry, once the lock is gone, is taken: the writer recovers by itself.
+    assert send(settings, make_message(to=practice.address), to=practice.address)[0] == 250
+    processed(settings)
+    assert len(entries(engine)) == 1
 
 
 def test_broken_storage_answers_451_never_500(running, settings, engine, practice):
