@@ -119,6 +119,16 @@ def cpu_report(before: dict[int, tuple[float, float]], after: dict[int, tuple[fl
     return "CPU ms per message (user + system): " + ", ".join(parts)
 
 
+def spool_files(folder: Path) -> str:
+    """Sizes of the spool's files: its write-ahead log and that log's index are mapped into the receiver."""
+    sizes = []
+    for suffix in ("", "-wal", "-shm"):
+        path = folder / f"journal-spool.db{suffix}"
+        if path.exists():
+            sizes.append(f"{path.name} {path.stat().st_size / 1e6:.1f} MB")
+    return "spool files: " + ", ".join(sizes)
+
+
 def spool_size(folder: Path) -> int:
     """Messages waiting in every spool file (journal-spool.db, journal-spool-2.db, ...)."""
     total = 0
@@ -326,7 +336,8 @@ def run_relay(args: argparse.Namespace) -> float:
             marks = [args.messages * k // 5 for k in range(1, 6)]
 
             def checkpoint(done: int) -> None:
-                print(f"  after {done:>7} messages: {tree_memory(process.pid)}", flush=True)
+                print(f"  after {done:>7} messages: {tree_memory(process.pid)}; {spool_files(Path(folder))}",
+                      flush=True)
 
             cpu_before = tree_cpu(process.pid)
             started = time.perf_counter()

@@ -116,6 +116,7 @@ class Runner:
             with db.transaction(self._spool) as session:
                 spool.finish(session=session, done=self._stored, postponed=())
             self._stored = []
+            spool.restart_log(self._spool)
         self._after = 0
         self._removed_at = self._monotonic()
 

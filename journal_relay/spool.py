@@ -86,6 +86,34 @@ def _preallocate_wal(engine: Engine) -> None:
         raw.close()
 
 
+# Under a steady flood the back process's ordinary (passive) checkpoints never catch up with the receiver's
+# commits, so SQLite never starts the log again from its beginning: the log on disk, and its index, which
+# every connection maps into memory, would grow with every message (about 3 KB each). Past this many bytes
+# of log the back process forces the restart; the receiver's commits wait for it (the frames are already
+# copied by then, so the wait is short) instead of the disk filling.
+WAL_RESTART_BYTES = 2 * WAL_PREALLOCATE_BYTES
+
+
+def restart_log(engine: Engine, *, max_bytes: int = WAL_RESTART_BYTES) -> bool:
+    """SQLite: checkpoint the spool's write-ahead log, and if it holds more than `max_bytes`, make the next
+    commit start it again from its beginning. True when it did. Other databases: nothing to do."""
+    if engine.dialect.name != "sqlite":
+        return False
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+        _busy, frames, _copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if frames * page_size <= max_bytes:
+            return False
+        busy = cursor.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()[0]
+    finally:
+        raw.close()
+    log.info("the spool's write-ahead log (%d MB) was %s", frames * page_size // 1_000_000,
+             "restarted" if not busy else "not restarted yet: the database is busy")
+    return not busy
+
+
 @dataclass(frozen=True)
 class Spooled:
     """One message waiting in the spool."""

@@ -147,3 +147,27 @@ def test_the_spool_is_a_file_of_its_own_beside_a_sqlite_database(settings):
     assert settings.spool_database_url == settings.database_url.removesuffix(".db") + "-spool.db"
     postgres = settings.model_copy(update={"database_url": "postgresql+psycopg://u@db/journal"})
     assert postgres.spool_database_url == postgres.database_url
+
+
+def test_a_write_ahead_log_that_never_caught_up_is_started_again(settings):
+    # A steady flood leaves SQLite no moment to start the spool's log from its beginning; the back
+    # process forces it past a size, so the log and the index every connection maps stay bounded.
+    receiver = db.make_engine(settings.spool_database_url, checkpoints=False)
+    back = db.make_engine(settings.spool_database_url)
+    spool.create(receiver)
+    writer = spool.SpoolWriter(receiver)
+    taken = spool.Taken(raw=b"Subject: x\r\n\r\n" + b"x" * 3000, client_ids=(1,), envelope_from="", peer="",
+                        helo="", received_at=NOW)
+    try:
+        for _ in range(200):
+            writer.submit(taken).result()
+        assert not spool.restart_log(back, max_bytes=10_000_000)  # small enough: left alone
+        assert spool.restart_log(back, max_bytes=100_000)
+        writer.submit(taken).result()
+    finally:
+        writer.close()
+    with sqlite3.connect(settings.spool_database_url.removeprefix("sqlite:///")) as conn:
+        _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert frames < 10  # the commit after the restart wrote at the log's beginning
+    with db.reading(back) as session:
+        assert spool.size(session=session) == 201
