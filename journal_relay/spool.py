@@ -181,6 +181,10 @@ def oldest(*, session: Session) -> datetime | None:
     return found
 
 
+# How long the writer keeps its connection checked out after its last commit.
+_LINGER_SECONDS = 0.05
+
+
 class SpoolWriter:
     """One thread commits what the receiver takes, many messages per commit (one fsync).
 
@@ -228,7 +232,11 @@ class SpoolWriter:
 
     def _run(self) -> None:
         while True:
-            self._work.wait()
+            if not self._work.wait(timeout=_LINGER_SECONDS):
+                # Idle: the connection goes back to the pool, so that disposing of the engine closes the
+                # file (a read-only remount, a backup tool).
+                self._drop_connection()
+                self._work.wait()
             self._work.clear()
             while self._jobs:
                 batch: list[tuple[Taken, _Waiter]] = []
@@ -249,7 +257,7 @@ class SpoolWriter:
 
     def _commit(self, batch: list[tuple[Taken, _Waiter]]) -> None:
         try:
-            # One connection for the thread's life: checking one out of the pool per batch cost as much
+            # One connection while mail keeps coming: checking one out of the pool per batch cost as much
             # as the insert. After a failure it is replaced, in case the failure was the connection's.
             if self._connection is None:
                 self._connection = self._engine.connect()
