@@ -1774,23 +1774,48 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """What screening an entry worked out once and the second opinion (score.py) reads again instead of
+    working it out a second time."""
+
+    folded: str
+    weird_at: list[int]  # starts of obfuscated stretches (_weird_spans): empty exactly when _WEIRD_RE finds none
+    words: list[str]  # the raw words (_raw_words)
+    sents: _Sentences | None = None  # None when the entry was never split
+    done: dict[int, _Normed] = field(default_factory=dict)  # sentence index -> normalised, filled as they are
+
+
+def _entry(text: str) -> _Entry:
+    """The first, cheap look at an entry (no splitting, no normalisation)."""
+    folded = _fold(text)
+    return _Entry(folded, _weird_spans(folded), _raw_words(folded))
+
+
 def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     """``exhaustive`` (tests only): no shortcuts -- every sentence is normalised and looked at, and the
     result must be the same as with the shortcuts."""
+    return _screen_entry(text, lex, exhaustive)[0]
+
+
+def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Screening, _Entry]:
+    """_screen, and what it worked out about the entry (for the second opinion)."""
+    entry = _entry(text)
     if not text or not text.strip():
-        return Screening(flags=())
-    folded = _fold(text)
+        return Screening(flags=()), entry
+    folded = entry.folded
     pre_r, pre_m = lex.pre_rules, lex.pre_mods
     assert pre_r is not None and pre_m is not None
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
-    weird_at = _weird_spans(folded)
-    words = _raw_words(folded)
+    weird_at = entry.weird_at
+    words = entry.words
     # The keys of rules and modifiers among the words, in one pass over them.
     seen = lex.all_keys.intersection(words)
     keys_pairs = pre_r.find(words, seen)
     if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
-        return Screening(flags=())
+        return Screening(flags=()), entry
     sents = _sentences(text, folded)
+    entry = replace(entry, sents=sents)
     cand = set(_candidates(keys_pairs, folded, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
                    if weird_at else set())
@@ -1798,11 +1823,11 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    done: dict[int, _Normed] = {}
+    done = entry.done
     for si in sorted(cand):
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
-        return Screening(flags=())
+        return Screening(flags=()), entry
     _resolved_next(hits, sents, folded, lex, normed)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
@@ -1829,7 +1854,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
             n0 = len(mods)
             _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done, skip)
             found.update((r.category, r.kind) for r, _m, _s in mods[n0:])
-    return _combine(hits, mods)
+    return _combine(hits, mods), entry
 
 
 def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
@@ -1841,19 +1866,25 @@ def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
     return k > 0 and weird_at[k - 1] > start - 12 and _WEIRD_RE.search(folded, start, end) is not None
 
 
-def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
-         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
-         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
-    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
+def _normed(lex: Lexicon, done: dict[int, _Normed], si: int, folded: str, start: int, end: int) -> _Normed:
+    """Sentence ``si`` (``folded[start:end]``) normalised, once per entry: kept in ``done``."""
     got = done.get(si)
     if got is None:
-        words, spans = lex.norm.tokens(folded[sent.start:sent.end])
+        words, spans = lex.norm.tokens(folded[start:end])
         norm = " ".join(words)
         present = set(words)
         # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
         mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
         runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
         got = done[si] = _Normed(words, spans, norm, present, runs)
+    return got
+
+
+def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
+         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
+         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
+    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
+    got = _normed(lex, done, si, folded, sent.start, sent.end)
     words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
     if not words:
         return
@@ -2068,11 +2099,12 @@ def screen(text: str, *, lexicon: Lexicon, model: Any = _BUILTIN_MODEL) -> Scree
     None for the rules alone."""
     try:
         text = text if isinstance(text, str) else str(text)
-        result = _screen(text, lexicon)
+        result, entry = _screen_entry(text, lexicon)
         if model is None:
             return result
         from journal_relay import score
-        return score.second_opinion(text, result, lexicon, score.load_model() if model is _BUILTIN_MODEL else model)
+        return score.second_opinion(text, result, lexicon, score.load_model() if model is _BUILTIN_MODEL else model,
+                                    entry=entry)
     except Exception as exc:  # noqa: BLE001  # pragma: no cover - a bug must not hide an entry from the therapist
         return Screening(flags=(Finding("self", "medium", "engine.error", "",
                                         "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))
