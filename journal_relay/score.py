@@ -165,7 +165,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         # Only the sentences holding an anchor word are kept.  With no quoting in the entry, lines are
         # independent and none of its sentences is quoted: when the screener has not split the entry, only
         # the lines with an anchor word are split, which gives the same sentences.
-        at = sorted({p for w in present for p in _find_words(w, folded)})
+        at = sorted({p for w in present for p in _find_words(w, entry.letters)})
         found: dict[tuple[int, int, int], None] = {}
         if whole is not None:
             starts, ends = whole.starts, whole.ends

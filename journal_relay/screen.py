@@ -239,6 +239,12 @@ def _raw_words(folded: str) -> list[str]:
     return folded.translate(_LETTERS).split()
 
 
+def _letters(folded: str) -> str:
+    """``folded`` with every character but a-z a space, and a space added at both ends: a raw word ``w``
+    starts at ``i`` in ``folded`` exactly where ``" w "`` starts at ``i`` here."""
+    return f" {folded.translate(_LETTERS)} "
+
+
 # Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
 _ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
 _BANG_RE = re.compile(r"[a-z]![a-z]")
@@ -1716,15 +1722,17 @@ def _weird_spans(folded: str) -> list[int]:
     return sorted(set(out)) if odd else out
 
 
-def _find_words(w: str, folded: str) -> Iterator[int]:
-    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in ``folded``."""
-    k, n = len(w), len(folded)
-    pos = folded.find(w)
+def _find_words(w: str, letters: str) -> list[int]:
+    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in the folded text
+    whose _letters are ``letters`` (str.find of " w " finds only whole words: no look at the neighbours)."""
+    needle = f" {w} "
+    step = len(w) + 1  # (the space after one occurrence is the space before the next)
+    out = []
+    pos = letters.find(needle)
     while pos >= 0:
-        end = pos + k
-        if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
-            yield pos
-        pos = folded.find(w, end)
+        out.append(pos)
+        pos = letters.find(needle, pos + step)
+    return out
 
 
 _PAIR_RE_CACHE: dict[tuple[str, str], re.Pattern[str]] = {}
@@ -1740,7 +1748,7 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
-def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str,
+def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str, letters: str,
                 sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
@@ -1759,7 +1767,7 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
         return si if si >= 0 and pos < ends[si] else -1
 
     for w in present:
-        for pos in _find_words(w, folded):
+        for pos in _find_words(w, letters):
             si = sentence(pos)
             if si >= 0:
                 out.setdefault(si, set()).add(w)
@@ -1781,6 +1789,7 @@ class _Entry:
 
     folded: str
     weird_at: list[int]  # starts of obfuscated stretches (_weird_spans): empty exactly when _WEIRD_RE finds none
+    letters: str  # _letters(folded)
     words: list[str]  # the raw words (_raw_words)
     sents: _Sentences | None = None  # None when the entry was never split
     done: dict[int, _Normed] = field(default_factory=dict)  # sentence index -> normalised, filled as they are
@@ -1789,7 +1798,8 @@ class _Entry:
 def _entry(text: str) -> _Entry:
     """The first, cheap look at an entry (no splitting, no normalisation)."""
     folded = _fold(text)
-    return _Entry(folded, _weird_spans(folded), _raw_words(folded))
+    letters = _letters(folded)
+    return _Entry(folded, _weird_spans(folded), letters, letters.split())
 
 
 def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
@@ -1816,7 +1826,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
         return Screening(flags=()), entry
     sents = _sentences(text, folded)
     entry = replace(entry, sents=sents)
-    cand = set(_candidates(keys_pairs, folded, sents)) if not exhaustive else set(range(len(sents)))
+    cand = set(_candidates(keys_pairs, folded, entry.letters, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
                    if weird_at else set())
     cand |= weird_sents
@@ -1839,7 +1849,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m.find(words, seen), folded, sents)
+        mcand = _candidates(pre_m.find(words, seen), folded, entry.letters, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
