@@ -38,8 +38,18 @@ _FIRST = frozenset(("i", "me", "my", "myself", "mine"))
 _PUNCT = frozenset(',;:"()?')
 
 
+_PLAIN_BREAKS = _NEGATORS | _PUNCT | {"|"}  # with none of these, every word is its own feature, unmarked
+
+
 def features(words: Sequence[str]) -> list[str]:
     """Features of one normalised sentence (the screener's tokens, punctuation included)."""
+    if _PLAIN_BREAKS.isdisjoint(words):
+        # No negation scope and no punctuation to mark: the words, then each word with the next (in C).
+        out = list(words)
+        out.extend(map(" ".join, zip(words, words[1:], strict=False)))
+        if _FIRST.isdisjoint(words):
+            out.append("#no_first_person")
+        return out
     marked: list[str] = []
     neg = False
     first = False
@@ -74,13 +84,22 @@ class Model:
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
         z = list(self.bias)
-        get = self.weights.get
-        for f in feats:
-            w = get(f)
-            if w is not None:
-                z[0] += w[0]
-                z[1] += w[1]
-                z[2] += w[2]
+        if len(z) == 3:  # (always, for a model trained here: the sums in locals, in the same order)
+            z0, z1, z2 = z
+            for w in map(self.weights.get, feats):
+                if w is not None:
+                    z0 += w[0]
+                    z1 += w[1]
+                    z2 += w[2]
+            z = [z0, z1, z2]
+        else:
+            get = self.weights.get
+            for f in feats:
+                w = get(f)
+                if w is not None:
+                    z[0] += w[0]
+                    z[1] += w[1]
+                    z[2] += w[2]
         m = max(0.0, *z)
         e = [math.exp(v - m) for v in z]
         tot = math.exp(-m) + sum(e)

@@ -295,6 +295,7 @@ class _Normaliser:
         # start, so a token is one look-up.
         self._cache: dict[str, tuple[str, ...]] = dict(_PUNCT_MAP)
         self._bigram_keys = frozenset(bigrams)
+        self._bigram_firsts = frozenset(a for a, _b in bigrams)  # (a cheaper first look than every word pair)
         # Output words that mix word characters with others ("'s"): only in a sentence holding one are the
         # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
         self.mixed: set[str] = {w for rep in bigrams.values() for w in rep if _MIXED_RE.search(w)}
@@ -396,8 +397,9 @@ class _Normaliser:
         ms = list(_TOKEN_RE.finditer(folded))
         raws: list[str] = list(map(_GROUP, ms))
         rspans: list[tuple[int, int]] = list(map(_SPAN, ms))
-        # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
-        if _SPELLED_RE.search(folded):
+        # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).  Only three
+        # one-character tokens (not punctuation) can be joined: with fewer, the regex is not even asked.
+        if _singles(raws) >= 3 and _SPELLED_RE.search(folded):
             i = 0
             while i < len(raws):
                 j = i
@@ -421,7 +423,8 @@ class _Normaliser:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
         # (each word with the next, looked up in C)
-        if not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False)):
+        if (not self._bigram_firsts.isdisjoint(words)
+                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -433,6 +436,12 @@ class _Normaliser:
                 else:
                     i += 1
         return words, spans
+
+
+def _singles(raws: list[str]) -> int:
+    """How many of the raw tokens are one character and not punctuation (counted in C)."""
+    n = list(map(len, raws)).count(1)
+    return n - sum(map(_PUNCT_TOKENS.__contains__, raws)) if n >= 3 else n
 
 
 def _inflect(stem: str) -> set[str]:
