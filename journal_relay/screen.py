@@ -1834,7 +1834,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
         return Screening(flags=()), entry
     sents = _sentences(text, folded)
-    entry = replace(entry, sents=sents)
+    entry = _Entry(folded, weird_at, entry.letters, words, sents)
     cand = set(_candidates(keys_pairs, folded, entry.letters, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
                    if weird_at else set())
@@ -1847,13 +1847,13 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=()), entry
-    _resolved_next(hits, sents, folded, lex, normed)
+    _resolved_next(hits, sents, folded, lex, normed, done)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
     question = lex.ctx.question
     if (any(question.search_sentence(done[si].text, done[si].runs) is not None for si in {h.sent for h in hits})
             and question.search(folded) is not None):
-        _quoted_questions(hits, sents, folded, lex, normed)
+        _quoted_questions(hits, sents, folded, lex, normed, done)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
@@ -1992,28 +1992,29 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
 
 
 def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
-                   normed: dict[int, str]) -> None:
+                   normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """A finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm
     in a much better place now.") is history, unless the flagged sentence says it is recent or back."""
     ctx = lex.ctx
-    nxt_norm: dict[int, str] = {}
+    finished: dict[int, bool] = {}  # per sentence: a finished act, not said to be recent or back
     for h in hits:
         if h.discount is not None or h.sent + 1 >= len(sents):
             continue
-        norm = normed.get(h.sent, "")
-        if not ctx.past_act.search(norm) or ctx.recent.search(norm) or ctx.relapse.search(norm):
+        over = finished.get(h.sent)
+        if over is None:
+            norm = normed.get(h.sent, "")
+            over = finished[h.sent] = bool(ctx.past_act.search(norm) and not ctx.recent.search(norm)
+                                           and not ctx.relapse.search(norm))
+        if not over:
             continue
-        nx = nxt_norm.get(h.sent + 1)
-        if nx is None:
-            s = sents[h.sent + 1]
-            nx = nxt_norm[h.sent + 1] = " ".join(lex.norm.tokens(folded[s.start:s.end])[0])
-        rm = ctx.resolved_next.search(nx)
+        s = sents[h.sent + 1]
+        rm = ctx.resolved_next.search(_normed(lex, done, h.sent + 1, folded, s.start, s.end).text)
         if rm:
             h.discount = f"resolved (next sentence): {rm.group().strip()}"
 
 
 def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
-                      normed: dict[int, str]) -> None:
+                      normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """The therapist's question quoted back is not the client's words -- unless the client says yes."""
     ctx = lex.ctx
     for h in hits:
@@ -2024,8 +2025,7 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         affirmed = ctx.affirm_same.search(norm, max(qm.end(), h.nend))
         if not affirmed and h.sent + 1 < len(sents):
             nxt = sents[h.sent + 1]
-            words, _ = lex.norm.tokens(folded[nxt.start:nxt.end])
-            affirmed = ctx.affirm_next.match(" ".join(words))
+            affirmed = ctx.affirm_next.match(_normed(lex, done, h.sent + 1, folded, nxt.start, nxt.end).text)
         if affirmed:
             if h.discount is None or h.discount.startswith("negation"):
                 h.discount = None
