@@ -927,6 +927,12 @@ class _Gate:
     # The probe matches exactly where some pattern does (no group reference that the alternation would
     # renumber): then it says no more than the patterns' own scans.
     probe_exact: bool
+    # The patterns' other clauses as bits: ``rest_bits`` maps a word to the bits of the clauses holding it,
+    # and ``rest`` pairs each pattern with the bits of its own other clauses and its needed strings.  One
+    # set intersection with the sentence's words then answers every clause of the rule at once.
+    rest_words: frozenset[str] = frozenset()
+    rest_bits: Mapping[str, int] = field(default_factory=dict)
+    rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
 
 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
@@ -959,6 +965,18 @@ def _gate(rule: Rule) -> _Gate:
     def together(group: _Checked) -> frozenset[str] | None:
         return frozenset().union(*(c[0] for _p, c, _n in group)) if all(c for _p, c, _n in group) else None
 
+    rest_bits: dict[str, int] = {}
+    rest: list[tuple[re.Pattern[str], int, _Needs]] = []
+    bit = 1
+    for p, clauses, need in patterns:
+        own = 0
+        for c in clauses[1:]:
+            for w in c:
+                rest_bits[w] = rest_bits.get(w, 0) | bit
+            own |= bit
+            bit <<= 1
+        rest.append((p, own, need))
+
     got = _GATES[rule] = _Gate(
         first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
         patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
@@ -966,6 +984,7 @@ def _gate(rule: Rule) -> _Gate:
         exception_words=together(exceptions), unless_words=together(unless),
         probe_exact=(len(rule.patterns) == 1
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
+        rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
     )
     return got
 
@@ -1940,16 +1959,15 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
             mask |= gate.by_word[w]
         if not mask:
             continue
+        sat = 0  # the other clauses that hold one of the sentence's words
+        for w in gate.rest_words.intersection(runs):
+            sat |= gate.rest_bits[w]
         live: list[re.Pattern[str]] = []
-        for pat, clauses, need in gate.patterns:
+        for pat, bits, need in gate.rest:
             if not mask:
                 break
             if mask & 1:
-                met = True
-                for c in clauses:
-                    if runs.isdisjoint(c):
-                        met = False
-                        break
+                met = (sat & bits) == bits
                 if met and need is not None:
                     met = False
                     for n in need:
