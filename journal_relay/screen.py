@@ -40,7 +40,7 @@ import unicodedata
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -1794,11 +1794,16 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
         si = bisect.bisect_right(starts, pos) - 1
         return si if si >= 0 and pos < ends[si] else -1
 
+    after = partial(bisect.bisect_right, starts)  # (mapped over a word's positions in C)
     for w in present:
-        for pos in _find_words(w, letters):
-            si = sentence(pos)
-            if si >= 0:
-                out.setdefault(si, set()).add(w)
+        at = _find_words(w, letters)
+        for pos, k in zip(at, map(after, at), strict=True):
+            if k and pos < ends[k - 1]:
+                got = out.get(k - 1)
+                if got is None:
+                    out[k - 1] = {w}
+                else:
+                    got.add(w)
     for a, b in pairs:
         for m in _pair_re(a, b).finditer(folded):
             pos = m.start()
