@@ -1776,6 +1776,9 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
+_MANY_WORDS = 12  # from this many words to look for, _candidates goes sentence by sentence (measured)
+
+
 def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str, letters: str,
                 sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
@@ -1794,6 +1797,15 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
         si = bisect.bisect_right(starts, pos) - 1
         return si if si >= 0 and pos < ends[si] else -1
 
+    if len(present) >= _MANY_WORDS:
+        # Many words (most of them more than once): cheaper to split each sentence's letters and look its
+        # words up (no raw word crosses a sentence's edge: sentences start and end next to a non-letter).
+        inter = present.intersection
+        for si, (s0, s1) in enumerate(zip(starts, ends, strict=True)):
+            here = inter(letters[s0 + 1:s1 + 1].split())
+            if here:
+                out[si] = set(here)
+        present = frozenset()
     after = partial(bisect.bisect_right, starts)  # (mapped over a word's positions in C)
     for w in present:
         at = _find_words(w, letters)
