@@ -150,6 +150,9 @@ class Lexicon:
     mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
+    # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
+    all_pairs: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
+    all_firsts: frozenset[str] = field(default=frozenset(), repr=False)
     mod_rules_of: Mapping[str, frozenset[int]] = field(default_factory=dict, repr=False)  # raw word -> modifiers
 
     def rule(self, rule_id: str) -> Rule:
@@ -1301,6 +1304,7 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
                    pre_rules=pre_rules, pre_mods=pre_mods, all_keys=pre_rules.keys | pre_mods.keys,
+                   all_pairs=pre_rules.pair_set | pre_mods.pair_set, all_firsts=pre_rules.firsts | pre_mods.firsts,
                    mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
                                  for raw, ts in pre_mods.becomes.items()},
                    rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
@@ -1333,15 +1337,25 @@ class _Prefilter:
     # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
     pair_set: frozenset[tuple[str, str]] = frozenset()
 
-    def find(self, raw_words: list[str], seen: frozenset[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    def find(self, raw_words: list[str], seen: frozenset[str], seen_pairs: frozenset[tuple[str, str]] | None = None
+             ) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
         """The keys among an entry's raw words (``seen``: those among some larger set of keys), and its pairs
-        whose second word follows the first within two words (each word with the next one and the one
-        after, built and looked up in C)."""
-        pairs: frozenset[tuple[str, str]] = frozenset()
-        if not self.firsts.isdisjoint(raw_words):
-            pairs = self.pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
-                                                     zip(raw_words, raw_words[2:], strict=False)))
-        return self.keys.intersection(seen), pairs
+        whose second word follows the first within two words (``seen_pairs``: those among some larger set of
+        pairs, see _near_pairs; worked out here when not given)."""
+        if seen_pairs is None:
+            seen_pairs = _near_pairs(raw_words, self.pair_set, self.firsts)
+        return self.keys.intersection(seen), self.pair_set.intersection(seen_pairs)
+
+
+def _near_pairs(raw_words: list[str], pair_set: frozenset[tuple[str, str]], firsts: frozenset[str]
+                ) -> frozenset[tuple[str, str]]:
+    """The pairs of ``pair_set`` (whose first words are ``firsts``) among an entry's raw words: the second
+    word follows the first within two words (each word with the next one and the one after, built and
+    looked up in C)."""
+    if firsts.isdisjoint(raw_words):
+        return frozenset()
+    return pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
+                                       zip(raw_words, raw_words[2:], strict=False)))
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
@@ -1866,7 +1880,8 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     words = entry.words
     # The keys of rules and modifiers among the words, in one pass over them.
     seen = lex.all_keys.intersection(words)
-    keys_pairs = pre_r.find(words, seen)
+    seen_pairs = _near_pairs(words, lex.all_pairs, lex.all_firsts)
+    keys_pairs = pre_r.find(words, seen, seen_pairs)
     if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
         return Screening(flags=()), entry
     sents = _sentences(text, folded)
@@ -1894,7 +1909,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m.find(words, seen), folded, entry.letters, sents)
+        mcand = _candidates(pre_m.find(words, seen, seen_pairs), folded, entry.letters, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
