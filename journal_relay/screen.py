@@ -936,6 +936,11 @@ class _Gate:
     rest_words: frozenset[str] = frozenset()
     rest_bits: Mapping[str, int] = field(default_factory=dict)
     rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    # The same for all the clauses of the exceptions and of the unless patterns (in one bit space).
+    other_words: frozenset[str] = frozenset()
+    other_bits: Mapping[str, int] = field(default_factory=dict)
+    exception_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    unless_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
 
 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
@@ -979,6 +984,23 @@ def _gate(rule: Rule) -> _Gate:
             own |= bit
             bit <<= 1
         rest.append((p, own, need))
+    other_bits: dict[str, int] = {}
+    bit = 1
+
+    def as_bits(group: _Checked) -> tuple[tuple[re.Pattern[str], int, _Needs], ...]:
+        nonlocal bit
+        out = []
+        for p, clauses, need in group:
+            own = 0
+            for c in clauses:
+                for w in c:
+                    other_bits[w] = other_bits.get(w, 0) | bit
+                own |= bit
+                bit <<= 1
+            out.append((p, own, need))
+        return tuple(out)
+
+    exception_rest, unless_rest = as_bits(exceptions), as_bits(unless)
 
     got = _GATES[rule] = _Gate(
         first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
@@ -988,6 +1010,8 @@ def _gate(rule: Rule) -> _Gate:
         probe_exact=(len(rule.patterns) == 1
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
         rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
+        other_words=frozenset(other_bits), other_bits=other_bits, exception_rest=exception_rest,
+        unless_rest=unless_rest,
     )
     return got
 
@@ -1648,16 +1672,26 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
+    # The exceptions' and unless patterns' clauses that hold one of the sentence's words, as bits (see _Gate).
+    sat = -1
     words_in = gate.exception_words
-    for ex, clauses, need in gate.exceptions if words_in is None or not runs.isdisjoint(words_in) else ():
-        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+    for ex, bits, need in gate.exception_rest if words_in is None or not runs.isdisjoint(words_in) else ():
+        if sat < 0:
+            sat = 0
+            for w in gate.other_words.intersection(runs):
+                sat |= gate.other_bits[w]
+        if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
     words_in = gate.unless_words
-    for ex, clauses, need in gate.unless if words_in is None or not runs.isdisjoint(words_in) else ():
-        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+    for ex, bits, need in gate.unless_rest if words_in is None or not runs.isdisjoint(words_in) else ():
+        if sat < 0:
+            sat = 0
+            for w in gate.other_words.intersection(runs):
+                sat |= gate.other_bits[w]
+        if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)
         if um:
