@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journal_relay.screen import Lexicon, Screening
+    from journal_relay.screen import Lexicon, Screening, _Entry
 
 BUILTIN_MODEL = Path(__file__).with_name("screen_model.json")
 CLASSES = ("none", "self", "others", "danger")
@@ -38,8 +38,18 @@ _FIRST = frozenset(("i", "me", "my", "myself", "mine"))
 _PUNCT = frozenset(',;:"()?')
 
 
+_PLAIN_BREAKS = _NEGATORS | _PUNCT | {"|"}  # with none of these, every word is its own feature, unmarked
+
+
 def features(words: Sequence[str]) -> list[str]:
     """Features of one normalised sentence (the screener's tokens, punctuation included)."""
+    if _PLAIN_BREAKS.isdisjoint(words):
+        # No negation scope and no punctuation to mark: the words, then each word with the next (in C).
+        out = list(words)
+        out.extend(map(" ".join, zip(words, words[1:], strict=False)))
+        if _FIRST.isdisjoint(words):
+            out.append("#no_first_person")
+        return out
     marked: list[str] = []
     neg = False
     first = False
@@ -74,13 +84,22 @@ class Model:
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
         z = list(self.bias)
-        get = self.weights.get
-        for f in feats:
-            w = get(f)
-            if w is not None:
-                z[0] += w[0]
-                z[1] += w[1]
-                z[2] += w[2]
+        if len(z) == 3:  # (always, for a model trained here: the sums in locals, in the same order)
+            z0, z1, z2 = z
+            for w in map(self.weights.get, feats):
+                if w is not None:
+                    z0 += w[0]
+                    z1 += w[1]
+                    z2 += w[2]
+            z = [z0, z1, z2]
+        else:
+            get = self.weights.get
+            for f in feats:
+                w = get(f)
+                if w is not None:
+                    z[0] += w[0]
+                    z[1] += w[1]
+                    z[2] += w[2]
         m = max(0.0, *z)
         e = [math.exp(v - m) for v in z]
         tot = math.exp(-m) + sum(e)
@@ -139,41 +158,62 @@ def _builtin() -> Model:
 # --------------------------------------------------------------------------------------------------
 
 def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
-                   threshold: float | None = None, exhaustive: bool = False) -> Screening:
+                   threshold: float | None = None, exhaustive: bool = False, entry: _Entry | None = None
+                   ) -> Screening:
     """Add ``model.<category>`` findings for sentences no rule found anything in.  ``exhaustive`` (tests):
-    every sentence is tokenised, without the raw-word shortcut; the result must be the same."""
-    from journal_relay.screen import _WEIRD_RE, Finding, Screening, _find_words, _fold, _sentences
+    every sentence is tokenised, without the raw-word shortcut; the result must be the same.  ``entry``:
+    what the screener already worked out about this text (its folding, raw words, sentences and
+    normalised sentences), read instead of being worked out again."""
+    from journal_relay.screen import Finding, Screening, _entry, _find_words, _normed, _sentences
 
-    folded = _fold(text)
-    present = _anchor_forms(model, lex).intersection(_WORD_RE.findall(folded))
-    if not present and not exhaustive and _WEIRD_RE.search(folded) is None:
+    if entry is None:
+        entry = _entry(text)
+    folded = entry.folded
+    present = _anchor_forms(model, lex).intersection(entry.words)
+    weird = bool(entry.weird_at)  # (exactly when _WEIRD_RE finds something in the entry)
+    if not present and not exhaustive and not weird:
         return result  # no sentence can hold an anchor word
-    if exhaustive or _WEIRD_RE.search(folded) is not None or _QUOTING_RE.search(folded) is not None:
-        sents = [(s.start, s.end) for s in _sentences(text, folded) if not s.quoted]
+    whole = entry.sents
+    # (start, end, index among the entry's sentences or -1) of the sentences to score.
+    sents: list[tuple[int, int, int]]
+    if exhaustive or weird or _QUOTING_RE.search(folded) is not None:
+        if whole is None:
+            whole = _sentences(text, folded)
+        sents = [(s.start, s.end, i) for i, s in enumerate(whole) if not s.quoted]
     else:
-        # Only the lines with an anchor word are split into sentences (no quoting in the entry, so
-        # lines are independent), and only the sentences holding one are kept.
-        at = sorted({p for w in present for p in _find_words(w, folded)})
-        found: dict[tuple[int, int], None] = {}
-        line_end = -1
-        spans: list[tuple[int, int]] = []
-        for p in at:
-            if p > line_end:  # a new line: split it once
-                a = folded.rfind("\n", 0, p) + 1
-                line_end = folded.find("\n", p)
-                line_end = len(folded) if line_end < 0 else line_end
-                spans = [(a + s.start, a + s.end) for s in _sentences(text[a:line_end], folded[a:line_end])]
-            k = bisect.bisect_right(spans, (p, len(folded))) - 1
-            if k >= 0 and spans[k][0] <= p < spans[k][1]:
-                found[spans[k]] = None
+        # Only the sentences holding an anchor word are kept.  With no quoting in the entry, lines are
+        # independent and none of its sentences is quoted: when the screener has not split the entry, only
+        # the lines with an anchor word are split, which gives the same sentences.
+        at = sorted({p for w in present for p in _find_words(w, entry.letters)})
+        found: dict[tuple[int, int, int], None] = {}
+        if whole is not None:
+            starts, ends = whole.starts, whole.ends
+            for p in at:
+                k = bisect.bisect_right(starts, p) - 1
+                if k >= 0 and p < ends[k]:
+                    found[(starts[k], ends[k], k)] = None
+        else:
+            line_end = -1
+            spans: list[tuple[int, int]] = []
+            for p in at:
+                if p > line_end:  # a new line: split it once
+                    a = folded.rfind("\n", 0, p) + 1
+                    line_end = folded.find("\n", p)
+                    line_end = len(folded) if line_end < 0 else line_end
+                    spans = [(a + s.start, a + s.end) for s in _sentences(text[a:line_end], folded[a:line_end])]
+                k = bisect.bisect_right(spans, (p, len(folded))) - 1
+                if k >= 0 and spans[k][0] <= p < spans[k][1]:
+                    found[(*spans[k], -1)] = None
         sents = list(found)
     seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted}
     added: list[Finding] = []
-    for start, end in sents:
+    for start, end, si in sents:
         sentence = text[start:end].strip()
         if sentence in seen:
             continue
-        got = model.judge(lex.norm.tokens(folded[start:end])[0], threshold)
+        words = (_normed(lex, entry.done, si, folded, start, end).words if si >= 0
+                 else lex.norm.tokens(folded[start:end])[0])
+        got = model.judge(words, threshold)
         if got is None:
             continue
         cat, prob, top = got

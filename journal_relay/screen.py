@@ -40,7 +40,7 @@ import unicodedata
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -150,6 +150,9 @@ class Lexicon:
     mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
+    # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
+    all_pairs: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
+    all_firsts: frozenset[str] = field(default=frozenset(), repr=False)
     mod_rules_of: Mapping[str, frozenset[int]] = field(default_factory=dict, repr=False)  # raw word -> modifiers
 
     def rule(self, rule_id: str) -> Rule:
@@ -239,6 +242,12 @@ def _raw_words(folded: str) -> list[str]:
     return folded.translate(_LETTERS).split()
 
 
+def _letters(folded: str) -> str:
+    """``folded`` with every character but a-z a space, and a space added at both ends: a raw word ``w``
+    starts at ``i`` in ``folded`` exactly where ``" w "`` starts at ``i`` here."""
+    return f" {folded.translate(_LETTERS)} "
+
+
 # Cheap looks before the full _WEIRD_RE: characters that only leetspeak and separators use.
 _ODD_RE = re.compile(r"[0-9@$|*\u00b7]")
 _BANG_RE = re.compile(r"[a-z]![a-z]")
@@ -289,6 +298,7 @@ class _Normaliser:
         # start, so a token is one look-up.
         self._cache: dict[str, tuple[str, ...]] = dict(_PUNCT_MAP)
         self._bigram_keys = frozenset(bigrams)
+        self._bigram_firsts = frozenset(a for a, _b in bigrams)  # (a cheaper first look than every word pair)
         # Output words that mix word characters with others ("'s"): only in a sentence holding one are the
         # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
         self.mixed: set[str] = {w for rep in bigrams.values() for w in rep if _MIXED_RE.search(w)}
@@ -390,8 +400,9 @@ class _Normaliser:
         ms = list(_TOKEN_RE.finditer(folded))
         raws: list[str] = list(map(_GROUP, ms))
         rspans: list[tuple[int, int]] = list(map(_SPAN, ms))
-        # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).
-        if _SPELLED_RE.search(folded):
+        # Letters spelled out with spaces: "k i l l myself", "s u i c i d e" (before any mapping).  Only three
+        # one-character tokens (not punctuation) can be joined: with fewer, the regex is not even asked.
+        if _singles(raws) >= 3 and _SPELLED_RE.search(folded):
             i = 0
             while i < len(raws):
                 j = i
@@ -415,7 +426,8 @@ class _Normaliser:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
         # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
         # (each word with the next, looked up in C)
-        if not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False)):
+        if (not self._bigram_firsts.isdisjoint(words)
+                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
             i = 0
             while i < len(words) - 1:
                 rep = self.bigrams.get((words[i], words[i + 1]))
@@ -427,6 +439,12 @@ class _Normaliser:
                 else:
                     i += 1
         return words, spans
+
+
+def _singles(raws: list[str]) -> int:
+    """How many of the raw tokens are one character and not punctuation (counted in C)."""
+    n = list(map(len, raws)).count(1)
+    return n - sum(map(_PUNCT_TOKENS.__contains__, raws)) if n >= 3 else n
 
 
 def _inflect(stem: str) -> set[str]:
@@ -912,6 +930,17 @@ class _Gate:
     # The probe matches exactly where some pattern does (no group reference that the alternation would
     # renumber): then it says no more than the patterns' own scans.
     probe_exact: bool
+    # The patterns' other clauses as bits: ``rest_bits`` maps a word to the bits of the clauses holding it,
+    # and ``rest`` pairs each pattern with the bits of its own other clauses and its needed strings.  One
+    # set intersection with the sentence's words then answers every clause of the rule at once.
+    rest_words: frozenset[str] = frozenset()
+    rest_bits: Mapping[str, int] = field(default_factory=dict)
+    rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    # The same for all the clauses of the exceptions and of the unless patterns (in one bit space).
+    other_words: frozenset[str] = frozenset()
+    other_bits: Mapping[str, int] = field(default_factory=dict)
+    exception_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    unless_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
 
 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
@@ -944,6 +973,35 @@ def _gate(rule: Rule) -> _Gate:
     def together(group: _Checked) -> frozenset[str] | None:
         return frozenset().union(*(c[0] for _p, c, _n in group)) if all(c for _p, c, _n in group) else None
 
+    rest_bits: dict[str, int] = {}
+    rest: list[tuple[re.Pattern[str], int, _Needs]] = []
+    bit = 1
+    for p, clauses, need in patterns:
+        own = 0
+        for c in clauses[1:]:
+            for w in c:
+                rest_bits[w] = rest_bits.get(w, 0) | bit
+            own |= bit
+            bit <<= 1
+        rest.append((p, own, need))
+    other_bits: dict[str, int] = {}
+    bit = 1
+
+    def as_bits(group: _Checked) -> tuple[tuple[re.Pattern[str], int, _Needs], ...]:
+        nonlocal bit
+        out = []
+        for p, clauses, need in group:
+            own = 0
+            for c in clauses:
+                for w in c:
+                    other_bits[w] = other_bits.get(w, 0) | bit
+                own |= bit
+                bit <<= 1
+            out.append((p, own, need))
+        return tuple(out)
+
+    exception_rest, unless_rest = as_bits(exceptions), as_bits(unless)
+
     got = _GATES[rule] = _Gate(
         first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
         patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
@@ -951,6 +1009,9 @@ def _gate(rule: Rule) -> _Gate:
         exception_words=together(exceptions), unless_words=together(unless),
         probe_exact=(len(rule.patterns) == 1
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
+        rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
+        other_words=frozenset(other_bits), other_bits=other_bits, exception_rest=exception_rest,
+        unless_rest=unless_rest,
     )
     return got
 
@@ -1267,6 +1328,7 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    rule_index={k: tuple(v) for k, v in rule_index.items()},
                    mod_index={k: tuple(v) for k, v in mod_index.items()},
                    pre_rules=pre_rules, pre_mods=pre_mods, all_keys=pre_rules.keys | pre_mods.keys,
+                   all_pairs=pre_rules.pair_set | pre_mods.pair_set, all_firsts=pre_rules.firsts | pre_mods.firsts,
                    mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
                                  for raw, ts in pre_mods.becomes.items()},
                    rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
@@ -1299,15 +1361,25 @@ class _Prefilter:
     # Every (first, second) of ``pairs``: one set intersection finds them among an entry's word pairs.
     pair_set: frozenset[tuple[str, str]] = frozenset()
 
-    def find(self, raw_words: list[str], seen: frozenset[str]) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+    def find(self, raw_words: list[str], seen: frozenset[str], seen_pairs: frozenset[tuple[str, str]] | None = None
+             ) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
         """The keys among an entry's raw words (``seen``: those among some larger set of keys), and its pairs
-        whose second word follows the first within two words (each word with the next one and the one
-        after, built and looked up in C)."""
-        pairs: frozenset[tuple[str, str]] = frozenset()
-        if not self.firsts.isdisjoint(raw_words):
-            pairs = self.pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
-                                                     zip(raw_words, raw_words[2:], strict=False)))
-        return self.keys.intersection(seen), pairs
+        whose second word follows the first within two words (``seen_pairs``: those among some larger set of
+        pairs, see _near_pairs; worked out here when not given)."""
+        if seen_pairs is None:
+            seen_pairs = _near_pairs(raw_words, self.pair_set, self.firsts)
+        return self.keys.intersection(seen), self.pair_set.intersection(seen_pairs)
+
+
+def _near_pairs(raw_words: list[str], pair_set: frozenset[tuple[str, str]], firsts: frozenset[str]
+                ) -> frozenset[tuple[str, str]]:
+    """The pairs of ``pair_set`` (whose first words are ``firsts``) among an entry's raw words: the second
+    word follows the first within two words (each word with the next one and the one after, built and
+    looked up in C)."""
+    if firsts.isdisjoint(raw_words):
+        return frozenset()
+    return pair_set.intersection(chain(zip(raw_words, raw_words[1:], strict=False),
+                                       zip(raw_words, raw_words[2:], strict=False)))
 
 
 def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
@@ -1600,16 +1672,26 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     notes: list[str] = []
     if sent.quoted:
         return "quoted: earlier message, not the client's words", notes
+    # The exceptions' and unless patterns' clauses that hold one of the sentence's words, as bits (see _Gate).
+    sat = -1
     words_in = gate.exception_words
-    for ex, clauses, need in gate.exceptions if words_in is None or not runs.isdisjoint(words_in) else ():
-        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+    for ex, bits, need in gate.exception_rest if words_in is None or not runs.isdisjoint(words_in) else ():
+        if sat < 0:
+            sat = 0
+            for w in gate.other_words.intersection(runs):
+                sat |= gate.other_bits[w]
+        if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart:
                 return f"idiom/other sense: {em.group().strip()}", notes
     words_in = gate.unless_words
-    for ex, clauses, need in gate.unless if words_in is None or not runs.isdisjoint(words_in) else ():
-        if clauses and not _has_words(runs, clauses) or need is not None and not _contains_any(norm, need):
+    for ex, bits, need in gate.unless_rest if words_in is None or not runs.isdisjoint(words_in) else ():
+        if sat < 0:
+            sat = 0
+            for w in gate.other_words.intersection(runs):
+                sat |= gate.other_bits[w]
+        if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)
         if um:
@@ -1716,15 +1798,17 @@ def _weird_spans(folded: str) -> list[int]:
     return sorted(set(out)) if odd else out
 
 
-def _find_words(w: str, folded: str) -> Iterator[int]:
-    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in ``folded``."""
-    k, n = len(w), len(folded)
-    pos = folded.find(w)
+def _find_words(w: str, letters: str) -> list[int]:
+    """Start of every occurrence of ``w`` as a whole raw word (a maximal run of a-z) in the folded text
+    whose _letters are ``letters`` (str.find of " w " finds only whole words: no look at the neighbours)."""
+    needle = f" {w} "
+    step = len(w) + 1  # (the space after one occurrence is the space before the next)
+    out = []
+    pos = letters.find(needle)
     while pos >= 0:
-        end = pos + k
-        if (pos == 0 or not "a" <= folded[pos - 1] <= "z") and (end >= n or not "a" <= folded[end] <= "z"):
-            yield pos
-        pos = folded.find(w, end)
+        out.append(pos)
+        pos = letters.find(needle, pos + step)
+    return out
 
 
 _PAIR_RE_CACHE: dict[tuple[str, str], re.Pattern[str]] = {}
@@ -1740,7 +1824,10 @@ def _pair_re(a: str, b: str) -> re.Pattern[str]:
     return got
 
 
-def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str,
+_MANY_WORDS = 12  # from this many words to look for, _candidates goes sentence by sentence (measured)
+
+
+def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded: str, letters: str,
                 sents: _Sentences) -> dict[int, set[str]]:
     """Sentences holding raw words that can become a trigger (sentence -> those raw words).
 
@@ -1758,11 +1845,25 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
         si = bisect.bisect_right(starts, pos) - 1
         return si if si >= 0 and pos < ends[si] else -1
 
+    if len(present) >= _MANY_WORDS:
+        # Many words (most of them more than once): cheaper to split each sentence's letters and look its
+        # words up (no raw word crosses a sentence's edge: sentences start and end next to a non-letter).
+        inter = present.intersection
+        for si, (s0, s1) in enumerate(zip(starts, ends, strict=True)):
+            here = inter(letters[s0 + 1:s1 + 1].split())
+            if here:
+                out[si] = set(here)
+        present = frozenset()
+    after = partial(bisect.bisect_right, starts)  # (mapped over a word's positions in C)
     for w in present:
-        for pos in _find_words(w, folded):
-            si = sentence(pos)
-            if si >= 0:
-                out.setdefault(si, set()).add(w)
+        at = _find_words(w, letters)
+        for pos, k in zip(at, map(after, at), strict=True):
+            if k and pos < ends[k - 1]:
+                got = out.get(k - 1)
+                if got is None:
+                    out[k - 1] = {w}
+                else:
+                    got.add(w)
     for a, b in pairs:
         for m in _pair_re(a, b).finditer(folded):
             pos = m.start()
@@ -1774,47 +1875,75 @@ def _candidates(found: tuple[frozenset[str], frozenset[tuple[str, str]]], folded
     return out
 
 
+@dataclass(frozen=True, eq=False)
+class _Entry:
+    """What screening an entry worked out once and the second opinion (score.py) reads again instead of
+    working it out a second time."""
+
+    folded: str
+    weird_at: list[int]  # starts of obfuscated stretches (_weird_spans): empty exactly when _WEIRD_RE finds none
+    letters: str  # _letters(folded)
+    words: list[str]  # the raw words (_raw_words)
+    sents: _Sentences | None = None  # None when the entry was never split
+    done: dict[int, _Normed] = field(default_factory=dict)  # sentence index -> normalised, filled as they are
+
+
+def _entry(text: str) -> _Entry:
+    """The first, cheap look at an entry (no splitting, no normalisation)."""
+    folded = _fold(text)
+    letters = _letters(folded)
+    return _Entry(folded, _weird_spans(folded), letters, letters.split())
+
+
 def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
     """``exhaustive`` (tests only): no shortcuts -- every sentence is normalised and looked at, and the
     result must be the same as with the shortcuts."""
+    return _screen_entry(text, lex, exhaustive)[0]
+
+
+def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Screening, _Entry]:
+    """_screen, and what it worked out about the entry (for the second opinion)."""
+    entry = _entry(text)
     if not text or not text.strip():
-        return Screening(flags=())
-    folded = _fold(text)
+        return Screening(flags=()), entry
+    folded = entry.folded
     pre_r, pre_m = lex.pre_rules, lex.pre_mods
     assert pre_r is not None and pre_m is not None
     # First pass over the whole entry: raw words only, no splitting and no normalisation.
-    weird_at = _weird_spans(folded)
-    words = _raw_words(folded)
+    weird_at = entry.weird_at
+    words = entry.words
     # The keys of rules and modifiers among the words, in one pass over them.
     seen = lex.all_keys.intersection(words)
-    keys_pairs = pre_r.find(words, seen)
+    seen_pairs = _near_pairs(words, lex.all_pairs, lex.all_firsts)
+    keys_pairs = pre_r.find(words, seen, seen_pairs)
     if not weird_at and not keys_pairs[0] and not keys_pairs[1] and not exhaustive:
-        return Screening(flags=())
+        return Screening(flags=()), entry
     sents = _sentences(text, folded)
-    cand = set(_candidates(keys_pairs, folded, sents)) if not exhaustive else set(range(len(sents)))
+    entry = _Entry(folded, weird_at, entry.letters, words, sents)
+    cand = set(_candidates(keys_pairs, folded, entry.letters, sents)) if not exhaustive else set(range(len(sents)))
     weird_sents = ({si for si in range(len(sents)) if _weird_in(weird_at, folded, sents.starts[si], sents.ends[si])}
                    if weird_at else set())
     cand |= weird_sents
     hits: list[_Hit] = []
     mods: list[tuple[Rule, str, int]] = []
     normed: dict[int, str] = {}
-    done: dict[int, _Normed] = {}
+    done = entry.done
     for si in sorted(cand):
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
-        return Screening(flags=())
-    _resolved_next(hits, sents, folded, lex, normed)
+        return Screening(flags=()), entry
+    _resolved_next(hits, sents, folded, lex, normed, done)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
     question = lex.ctx.question
     if (any(question.search_sentence(done[si].text, done[si].runs) is not None for si in {h.sent for h in hits})
             and question.search(folded) is not None):
-        _quoted_questions(hits, sents, folded, lex, normed)
+        _quoted_questions(hits, sents, folded, lex, normed, done)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
     if any(h.discount is None for h in hits):
-        mcand = _candidates(pre_m.find(words, seen), folded, sents)
+        mcand = _candidates(pre_m.find(words, seen, seen_pairs), folded, entry.letters, sents)
         found: set[tuple[str, str]] = set()
         if exhaustive:
             weird_sents = set(range(len(sents)))
@@ -1829,7 +1958,7 @@ def _screen(text: str, lex: Lexicon, exhaustive: bool = False) -> Screening:
             n0 = len(mods)
             _run(lex, lex.mod_index, si, sents[si], text, folded, hits, mods, normed, done, skip)
             found.update((r.category, r.kind) for r, _m, _s in mods[n0:])
-    return _combine(hits, mods)
+    return _combine(hits, mods), entry
 
 
 def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
@@ -1841,19 +1970,25 @@ def _weird_in(weird_at: list[int], folded: str, start: int, end: int) -> bool:
     return k > 0 and weird_at[k - 1] > start - 12 and _WEIRD_RE.search(folded, start, end) is not None
 
 
-def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
-         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
-         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
-    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
+def _normed(lex: Lexicon, done: dict[int, _Normed], si: int, folded: str, start: int, end: int) -> _Normed:
+    """Sentence ``si`` (``folded[start:end]``) normalised, once per entry: kept in ``done``."""
     got = done.get(si)
     if got is None:
-        words, spans = lex.norm.tokens(folded[sent.start:sent.end])
+        words, spans = lex.norm.tokens(folded[start:end])
         norm = " ".join(words)
         present = set(words)
         # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
         mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
         runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
         got = done[si] = _Normed(words, spans, norm, present, runs)
+    return got
+
+
+def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
+         hits: list[_Hit], mods: list[tuple[Rule, str, int]], normed: dict[int, str],
+         done: dict[int, _Normed], skip: set[int] | None = None) -> None:
+    """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
+    got = _normed(lex, done, si, folded, sent.start, sent.end)
     words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
     if not words:
         return
@@ -1890,16 +2025,15 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
             mask |= gate.by_word[w]
         if not mask:
             continue
+        sat = 0  # the other clauses that hold one of the sentence's words
+        for w in gate.rest_words.intersection(runs):
+            sat |= gate.rest_bits[w]
         live: list[re.Pattern[str]] = []
-        for pat, clauses, need in gate.patterns:
+        for pat, bits, need in gate.rest:
             if not mask:
                 break
             if mask & 1:
-                met = True
-                for c in clauses:
-                    if runs.isdisjoint(c):
-                        met = False
-                        break
+                met = (sat & bits) == bits
                 if met and need is not None:
                     met = False
                     for n in need:
@@ -1942,28 +2076,29 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
 
 
 def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
-                   normed: dict[int, str]) -> None:
+                   normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """A finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm
     in a much better place now.") is history, unless the flagged sentence says it is recent or back."""
     ctx = lex.ctx
-    nxt_norm: dict[int, str] = {}
+    finished: dict[int, bool] = {}  # per sentence: a finished act, not said to be recent or back
     for h in hits:
         if h.discount is not None or h.sent + 1 >= len(sents):
             continue
-        norm = normed.get(h.sent, "")
-        if not ctx.past_act.search(norm) or ctx.recent.search(norm) or ctx.relapse.search(norm):
+        over = finished.get(h.sent)
+        if over is None:
+            norm = normed.get(h.sent, "")
+            over = finished[h.sent] = bool(ctx.past_act.search(norm) and not ctx.recent.search(norm)
+                                           and not ctx.relapse.search(norm))
+        if not over:
             continue
-        nx = nxt_norm.get(h.sent + 1)
-        if nx is None:
-            s = sents[h.sent + 1]
-            nx = nxt_norm[h.sent + 1] = " ".join(lex.norm.tokens(folded[s.start:s.end])[0])
-        rm = ctx.resolved_next.search(nx)
+        s = sents[h.sent + 1]
+        rm = ctx.resolved_next.search(_normed(lex, done, h.sent + 1, folded, s.start, s.end).text)
         if rm:
             h.discount = f"resolved (next sentence): {rm.group().strip()}"
 
 
 def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
-                      normed: dict[int, str]) -> None:
+                      normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """The therapist's question quoted back is not the client's words -- unless the client says yes."""
     ctx = lex.ctx
     for h in hits:
@@ -1974,8 +2109,7 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         affirmed = ctx.affirm_same.search(norm, max(qm.end(), h.nend))
         if not affirmed and h.sent + 1 < len(sents):
             nxt = sents[h.sent + 1]
-            words, _ = lex.norm.tokens(folded[nxt.start:nxt.end])
-            affirmed = ctx.affirm_next.match(" ".join(words))
+            affirmed = ctx.affirm_next.match(_normed(lex, done, h.sent + 1, folded, nxt.start, nxt.end).text)
         if affirmed:
             if h.discount is None or h.discount.startswith("negation"):
                 h.discount = None
@@ -2068,11 +2202,12 @@ def screen(text: str, *, lexicon: Lexicon, model: Any = _BUILTIN_MODEL) -> Scree
     None for the rules alone."""
     try:
         text = text if isinstance(text, str) else str(text)
-        result = _screen(text, lexicon)
+        result, entry = _screen_entry(text, lexicon)
         if model is None:
             return result
         from journal_relay import score
-        return score.second_opinion(text, result, lexicon, score.load_model() if model is _BUILTIN_MODEL else model)
+        return score.second_opinion(text, result, lexicon, score.load_model() if model is _BUILTIN_MODEL else model,
+                                    entry=entry)
     except Exception as exc:  # noqa: BLE001  # pragma: no cover - a bug must not hide an entry from the therapist
         return Screening(flags=(Finding("self", "medium", "engine.error", "",
                                         "", (f"screening failed ({type(exc).__name__}); read this entry yourself",)),))
