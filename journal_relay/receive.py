@@ -156,6 +156,19 @@ class KnownAddresses:
         self._until[store.normalise_address(address)] = (client_id, self._clock() + self._ttl)
 
 
+# The address a session's limits count against, worked out once per connection, rides on aiosmtpd's
+# Session under this name.
+_SOURCE = "journal_relay_source"
+
+
+def session_source(session: SMTPSession) -> str:
+    source: str | None = getattr(session, _SOURCE, None)
+    if source is None:
+        source = source_key(session.peer)
+        setattr(session, _SOURCE, source)
+    return source
+
+
 # The client ids accepted at RCPT ride on aiosmtpd's Envelope (a new one per transaction) under this name.
 _CLIENT_IDS = "journal_relay_client_ids"
 
@@ -205,7 +218,7 @@ class Handler:
         # Counted at MAIL, before any database work, so a flood costs us as little as possible; 451 because
         # a real mail server queues and retries, and the flood cannot crowd out other sources meanwhile.
         now = self._monotonic()
-        source = source_key(session.peer)
+        source = session_source(session)
         if not self._per_ip.take(source, now=now):
             log.warning("rate limit: too many messages from %s", source)
             return ERR_451_RATE_IP
@@ -304,7 +317,7 @@ class _GuardedSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         assert self.session is not None and self.transport is not None
-        source = source_key(self.session.peer)
+        source = session_source(self.session)
         if not self._jr_connections.open(source):
             log.warning("refused a connection from %s: too many open (%d in total)", source,
                         self._jr_connections.total)
