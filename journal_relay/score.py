@@ -244,44 +244,70 @@ def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
 
 
 def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
-          seed: int = 0, min_count: int = 1) -> tuple[list[float], dict[str, list[float]]]:
+          seed: int = 0, min_count: int = 1,
+          sample_weights: Sequence[float] | None = None) -> tuple[list[float], dict[str, list[float]]]:
     """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
-    per risk class and relative to none."""
+    per risk class and relative to none.  ``sample_weights`` scale each example's loss (default 1)."""
     counts: dict[str, int] = {}
     for feats, _y in data:
         for f in set(feats):
             counts[f] = counts.get(f, 0) + 1
-    vocab = {f for f, c in counts.items() if c >= min_count}
-    rows = [(sorted(set(f for f in feats if f in vocab)), y) for feats, y in data]
-    W: dict[str, list[float]] = {f: [0.0] * 4 for f in sorted(vocab)}
-    G: dict[str, list[float]] = {f: [1e-8] * 4 for f in W}
+    names = sorted(f for f, c in counts.items() if c >= min_count)
+    index = {f: j for j, f in enumerate(names)}
+    rows = [(sorted({index[f] for f in feats if f in index}), y) for feats, y in data]
+    sw = [1.0] * len(rows) if sample_weights is None else [float(s) for s in sample_weights]
+    n = len(names)
+    # One list per class (unrolled below: the same arithmetic, in the same order, as a loop over classes).
+    w0, w1, w2, w3 = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    g0, g1, g2, g3 = [1e-8] * n, [1e-8] * n, [1e-8] * n, [1e-8] * n
     b, gb = [0.0] * 4, [1e-8] * 4
     order = list(range(len(rows)))
     rng = random.Random(seed)
+    exp, sqrt = math.exp, math.sqrt
     for _ in range(epochs):
         rng.shuffle(order)
         for i in order:
             feats, y = rows[i]
-            z = b[:]
-            for f in feats:
-                w = W[f]
-                for k in range(4):
-                    z[k] += w[k]
-            m = max(z)
-            e = [math.exp(v - m) for v in z]
-            tot = sum(e)
-            g = [e[k] / tot - (1.0 if k == y else 0.0) for k in range(4)]
-            for k in range(4):
-                gb[k] += g[k] * g[k]
-                b[k] -= rate * g[k] / math.sqrt(gb[k])
-            for f in feats:
-                w, gg = W[f], G[f]
-                for k in range(4):
-                    d = g[k] + l2 * w[k]
-                    gg[k] += d * d
-                    w[k] -= rate * d / math.sqrt(gg[k])
+            s = sw[i]
+            if s <= 0.0:
+                continue
+            z0, z1, z2, z3 = b
+            for j in feats:
+                z0 += w0[j]
+                z1 += w1[j]
+                z2 += w2[j]
+                z3 += w3[j]
+            m = max(z0, z1, z2, z3)
+            e0, e1, e2, e3 = exp(z0 - m), exp(z1 - m), exp(z2 - m), exp(z3 - m)
+            tot = e0 + e1 + e2 + e3
+            d0 = e0 / tot - (1.0 if y == 0 else 0.0)
+            d1 = e1 / tot - (1.0 if y == 1 else 0.0)
+            d2 = e2 / tot - (1.0 if y == 2 else 0.0)
+            d3 = e3 / tot - (1.0 if y == 3 else 0.0)
+            if s != 1.0:
+                d0, d1, d2, d3 = s * d0, s * d1, s * d2, s * d3
+            for k, d in enumerate((d0, d1, d2, d3)):
+                gb[k] += d * d
+                b[k] -= rate * d / sqrt(gb[k])
+            for j in feats:
+                w = w0[j]
+                d = d0 + l2 * w
+                g = g0[j] = g0[j] + d * d
+                w0[j] = w - rate * d / sqrt(g)
+                w = w1[j]
+                d = d1 + l2 * w
+                g = g1[j] = g1[j] + d * d
+                w1[j] = w - rate * d / sqrt(g)
+                w = w2[j]
+                d = d2 + l2 * w
+                g = g2[j] = g2[j] + d * d
+                w2[j] = w - rate * d / sqrt(g)
+                w = w3[j]
+                d = d3 + l2 * w
+                g = g3[j] = g3[j] + d * d
+                w3[j] = w - rate * d / sqrt(g)
     bias = [b[k] - b[0] for k in (1, 2, 3)]
-    rel = {f: [w[k] - w[0] for k in (1, 2, 3)] for f, w in W.items()}
+    rel = {f: [w1[j] - w0[j], w2[j] - w0[j], w3[j] - w0[j]] for j, f in enumerate(names)}
     return bias, rel
 
 
