@@ -5,7 +5,7 @@ normalised sentence: words, adjacent word pairs, negation scope (words after not
 comma or the end of the sentence, get a ``NOT_`` prefix) and a marker for a sentence without a first
 person.  Words come from the screener's own normaliser, so "k1ll", "kms" and "sewerslide" read as the
 rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
-``journal-relay screen train``.
+``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
 
 The screener asks the model only about sentences that no rule found anything in (counted or
 discounted), and only if the sentence holds one of the model's anchor words (words with a clear risk
@@ -68,8 +68,9 @@ class Model:
     bias: tuple[float, ...]  # per risk class, relative to none
     weights: Mapping[str, tuple[float, ...]]  # feature -> weight per risk class, relative to none
     threshold: float
-    anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored
+    anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored...
     source: str = "built-in"
+    free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
 
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
@@ -88,13 +89,17 @@ class Model:
 
     def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
         """(category, probability, the words that weighed most) if the sentence holds an anchor word and
-        its most likely risk category reaches the threshold (the model's own unless given)."""
+        its most likely risk category reaches the threshold (the model's own unless given); a sentence
+        without one is judged only if the model has a ``free_threshold``, and against it."""
+        th = self.threshold if threshold is None else threshold
         if self.anchors.isdisjoint(words):
-            return None
+            if self.free_threshold is None:
+                return None
+            th = max(th, self.free_threshold)
         feats = features(words)
         probs = self.probabilities(feats)
         k = max(range(3), key=lambda i: probs[i])
-        if probs[k] < (self.threshold if threshold is None else threshold):
+        if probs[k] < th:
             return None
         contrib: dict[str, float] = {}
         for f in feats:
@@ -118,8 +123,11 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     assert isinstance(anchors, list)
     th = data["threshold"]
     assert isinstance(th, (int, float))
+    free = data.get("free_threshold")
+    assert free is None or isinstance(free, (int, float))
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
-                 threshold=float(th), anchors=frozenset(anchors), source=source)
+                 threshold=float(th), anchors=frozenset(anchors), source=source,
+                 free_threshold=None if free is None else float(free))
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -145,6 +153,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     from journal_relay.screen import _WEIRD_RE, Finding, Screening, _find_words, _fold, _sentences
 
     folded = _fold(text)
+    exhaustive = exhaustive or model.free_threshold is not None  # every sentence is a candidate
     present = _anchor_forms(model, lex).intersection(_WORD_RE.findall(folded))
     if not present and not exhaustive and _WEIRD_RE.search(folded) is None:
         return result  # no sentence can hold an anchor word
@@ -173,11 +182,14 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         sentence = text[start:end].strip()
         if sentence in seen:
             continue
-        got = model.judge(lex.norm.tokens(folded[start:end])[0], threshold)
+        words = lex.norm.tokens(folded[start:end])[0]
+        got = model.judge(words, threshold)
         if got is None:
             continue
         cat, prob, top = got
         th = model.threshold if threshold is None else threshold
+        if model.free_threshold is not None and model.anchors.isdisjoint(words):
+            th = max(th, model.free_threshold)
         added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
                              ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
     if not added:
@@ -233,6 +245,47 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
     return out
 
 
+def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
+        mil_rounds: int = 1, mil_keep: float = 0.5) -> tuple[list[float], dict[str, list[float]],
+                                                            list[tuple[list[str], int]]]:
+    """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
+    are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
+    sentences whose probability of the entry's category is at least ``mil_keep`` times the entry's best
+    are kept as risk; the others are left out of the next fit (``mil_rounds`` times).  The probabilities
+    come from cross-fitting (a model trained on the other half of the entries: the even ones score the
+    odd ones and back), because a model scores its own training sentences all alike.  Returns (bias,
+    weights, the examples trained on at the end).  Deterministic."""
+    data: list[tuple[list[str], int]] = []
+    owner: list[int] = []
+    for e, it in enumerate(items):
+        y = CLASSES.index(it["label"])
+        for words in sentence_words(it["text"], lex):
+            if words:
+                data.append((features(words), y))
+                owner.append(e)
+    keep = [1.0] * len(data)
+    for _ in range(mil_rounds):
+        halves = []
+        for h in (0, 1):
+            idx = [i for i in range(len(data)) if owner[i] % 2 != h]
+            b, w = train([data[i] for i in idx], l2=l2, epochs=epochs, sample_weights=[keep[i] for i in idx])
+            halves.append(Model(bias=tuple(b), weights={f: tuple(v) for f, v in w.items()}, threshold=1.0,
+                                anchors=frozenset()))
+        risk: dict[int, list[tuple[int, float]]] = {}
+        for i, (feats, y) in enumerate(data):
+            if y:
+                risk.setdefault(owner[i], []).append((i, halves[owner[i] % 2].probabilities(feats)[y - 1]))
+        keep = [1.0] * len(data)
+        for sents in risk.values():
+            if len(sents) > 1:
+                top = max(p for _i, p in sents)
+                for i, p in sents:
+                    if p < mil_keep * top:
+                        keep[i] = 0.0
+    bias, weights = train(data, l2=l2, epochs=epochs, sample_weights=keep)
+    return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
+
+
 def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
     """The lexicon's own labelled sentences: rule examples (the rule's category), counter-examples (none:
     hard negatives) and safety examples."""
@@ -267,12 +320,12 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
     for _ in range(epochs):
         rng.shuffle(order)
         for i in order:
-            feats, y = rows[i]
+            cols, y = rows[i]
             s = sw[i]
             if s <= 0.0:
                 continue
             z0, z1, z2, z3 = b
-            for j in feats:
+            for j in cols:
                 z0 += w0[j]
                 z1 += w1[j]
                 z2 += w2[j]
@@ -289,7 +342,7 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
             for k, d in enumerate((d0, d1, d2, d3)):
                 gb[k] += d * d
                 b[k] -= rate * d / sqrt(gb[k])
-            for j in feats:
+            for j in cols:
                 w = w0[j]
                 d = d0 + l2 * w
                 g = g0[j] = g0[j] + d * d
