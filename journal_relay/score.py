@@ -11,6 +11,11 @@ The screener asks the model only about sentences that no rule found anything in 
 discounted), and only if the sentence holds one of the model's anchor words (words with a clear risk
 weight: a sentence without one cannot reach the threshold often enough to be worth scoring).  Above the
 threshold the sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
+A model file may also set ``free_threshold`` (the built-in one does not): sentences without an anchor
+word are then judged too, against that higher threshold, at the cost of tokenising every sentence.
+
+Training (``fit``) is multiple-instance style: only the sentences of a risk entry that a cross-fitted
+model finds most risk-like are taught as risk, not its ordinary ones.
 """
 
 from __future__ import annotations
