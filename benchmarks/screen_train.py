@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
-Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003]
-       [--threshold 0.9] [--anchor 0.5] [FILE ...]
+Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
+       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold P] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -28,7 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--out", type=Path, default=score.BUILTIN_MODEL)
     ap.add_argument("--l2", type=float, default=0.003)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--mil-rounds", type=int, default=1, help="multiple-instance rounds (0: every sentence of an "
+                    "entry carries its label; see score.fit)")
+    ap.add_argument("--mil-keep", type=float, default=0.5, help="a risk entry's sentences kept as risk: probability "
+                    "at least this share of the entry's best")
     ap.add_argument("--threshold", type=float, default=0.9)
+    ap.add_argument("--free-threshold", type=float, default=None, help="also judge sentences without an anchor word, "
+                    "against this threshold (slower: every sentence is tokenised)")
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
@@ -41,11 +48,13 @@ def main(argv: list[str] | None = None) -> int:
     items = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
     if not args.no_lexicon:
         items += score.lexicon_items(lex)
-    examples = score.examples(items, lex)
-    bias, weights = score.train(examples, l2=args.l2)
+    bias, weights, examples = score.fit(items, lex, l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds,
+                                        mil_keep=args.mil_keep)
     data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
                          curated=None if args.learned_anchors else score.read_anchors(args.anchors))
-    data["l2"] = args.l2
+    data.update(l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)
+    if args.free_threshold is not None:
+        data["free_threshold"] = args.free_threshold
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]
           f"{len(data['anchors'])} anchors, threshold {args.threshold})")  # type: ignore[arg-type]

@@ -5,12 +5,17 @@ normalised sentence: words, adjacent word pairs, negation scope (words after not
 comma or the end of the sentence, get a ``NOT_`` prefix) and a marker for a sentence without a first
 person.  Words come from the screener's own normaliser, so "k1ll", "kms" and "sewerslide" read as the
 rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
-``journal-relay screen train``.
+``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
 
 The screener asks the model only about sentences that no rule found anything in (counted or
 discounted), and only if the sentence holds one of the model's anchor words (words with a clear risk
 weight: a sentence without one cannot reach the threshold often enough to be worth scoring).  Above the
 threshold the sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
+A model file may also set ``free_threshold`` (the built-in one does not): sentences without an anchor
+word are then judged too, against that higher threshold, at the cost of tokenising every sentence.
+
+Training (``fit``) is multiple-instance style: only the sentences of a risk entry that a cross-fitted
+model finds most risk-like are taught as risk, not its ordinary ones.
 """
 
 from __future__ import annotations
@@ -78,8 +83,9 @@ class Model:
     bias: tuple[float, ...]  # per risk class, relative to none
     weights: Mapping[str, tuple[float, ...]]  # feature -> weight per risk class, relative to none
     threshold: float
-    anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored
+    anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored...
     source: str = "built-in"
+    free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
 
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
@@ -107,13 +113,17 @@ class Model:
 
     def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
         """(category, probability, the words that weighed most) if the sentence holds an anchor word and
-        its most likely risk category reaches the threshold (the model's own unless given)."""
+        its most likely risk category reaches the threshold (the model's own unless given); a sentence
+        without one is judged only if the model has a ``free_threshold``, and against it."""
+        th = self.threshold if threshold is None else threshold
         if self.anchors.isdisjoint(words):
-            return None
+            if self.free_threshold is None:
+                return None
+            th = max(th, self.free_threshold)
         feats = features(words)
         probs = self.probabilities(feats)
         k = max(range(3), key=lambda i: probs[i])
-        if probs[k] < (self.threshold if threshold is None else threshold):
+        if probs[k] < th:
             return None
         contrib: dict[str, float] = {}
         for f in feats:
@@ -137,8 +147,11 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     assert isinstance(anchors, list)
     th = data["threshold"]
     assert isinstance(th, (int, float))
+    free = data.get("free_threshold")
+    assert free is None or isinstance(free, (int, float))
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
-                 threshold=float(th), anchors=frozenset(anchors), source=source)
+                 threshold=float(th), anchors=frozenset(anchors), source=source,
+                 free_threshold=None if free is None else float(free))
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -169,6 +182,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     if entry is None:
         entry = _entry(text)
     folded = entry.folded
+    exhaustive = exhaustive or model.free_threshold is not None  # every sentence is a candidate
     present = _anchor_forms(model, lex).intersection(entry.words)
     weird = bool(entry.weird_at)  # (exactly when _WEIRD_RE finds something in the entry)
     if not present and not exhaustive and not weird:
@@ -218,6 +232,8 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
             continue
         cat, prob, top = got
         th = model.threshold if threshold is None else threshold
+        if model.free_threshold is not None and model.anchors.isdisjoint(words):
+            th = max(th, model.free_threshold)
         added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
                              ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
     if not added:
@@ -273,6 +289,47 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
     return out
 
 
+def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
+        mil_rounds: int = 1, mil_keep: float = 0.5) -> tuple[list[float], dict[str, list[float]],
+                                                            list[tuple[list[str], int]]]:
+    """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
+    are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
+    sentences whose probability of the entry's category is at least ``mil_keep`` times the entry's best
+    are kept as risk; the others are left out of the next fit (``mil_rounds`` times).  The probabilities
+    come from cross-fitting (a model trained on the other half of the entries: the even ones score the
+    odd ones and back), because a model scores its own training sentences all alike.  Returns (bias,
+    weights, the examples trained on at the end).  Deterministic."""
+    data: list[tuple[list[str], int]] = []
+    owner: list[int] = []
+    for e, it in enumerate(items):
+        y = CLASSES.index(it["label"])
+        for words in sentence_words(it["text"], lex):
+            if words:
+                data.append((features(words), y))
+                owner.append(e)
+    keep = [1.0] * len(data)
+    for _ in range(mil_rounds):
+        halves = []
+        for h in (0, 1):
+            idx = [i for i in range(len(data)) if owner[i] % 2 != h]
+            b, w = train([data[i] for i in idx], l2=l2, epochs=epochs, sample_weights=[keep[i] for i in idx])
+            halves.append(Model(bias=tuple(b), weights={f: tuple(v) for f, v in w.items()}, threshold=1.0,
+                                anchors=frozenset()))
+        risk: dict[int, list[tuple[int, float]]] = {}
+        for i, (feats, y) in enumerate(data):
+            if y:
+                risk.setdefault(owner[i], []).append((i, halves[owner[i] % 2].probabilities(feats)[y - 1]))
+        keep = [1.0] * len(data)
+        for sents in risk.values():
+            if len(sents) > 1:
+                top = max(p for _i, p in sents)
+                for i, p in sents:
+                    if p < mil_keep * top:
+                        keep[i] = 0.0
+    bias, weights = train(data, l2=l2, epochs=epochs, sample_weights=keep)
+    return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
+
+
 def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
     """The lexicon's own labelled sentences: rule examples (the rule's category), counter-examples (none:
     hard negatives) and safety examples."""
@@ -284,44 +341,70 @@ def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
 
 
 def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
-          seed: int = 0, min_count: int = 1) -> tuple[list[float], dict[str, list[float]]]:
+          seed: int = 0, min_count: int = 1,
+          sample_weights: Sequence[float] | None = None) -> tuple[list[float], dict[str, list[float]]]:
     """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
-    per risk class and relative to none."""
+    per risk class and relative to none.  ``sample_weights`` scale each example's loss (default 1)."""
     counts: dict[str, int] = {}
     for feats, _y in data:
         for f in set(feats):
             counts[f] = counts.get(f, 0) + 1
-    vocab = {f for f, c in counts.items() if c >= min_count}
-    rows = [(sorted(set(f for f in feats if f in vocab)), y) for feats, y in data]
-    W: dict[str, list[float]] = {f: [0.0] * 4 for f in sorted(vocab)}
-    G: dict[str, list[float]] = {f: [1e-8] * 4 for f in W}
+    names = sorted(f for f, c in counts.items() if c >= min_count)
+    index = {f: j for j, f in enumerate(names)}
+    rows = [(sorted({index[f] for f in feats if f in index}), y) for feats, y in data]
+    sw = [1.0] * len(rows) if sample_weights is None else [float(s) for s in sample_weights]
+    n = len(names)
+    # One list per class (unrolled below: the same arithmetic, in the same order, as a loop over classes).
+    w0, w1, w2, w3 = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    g0, g1, g2, g3 = [1e-8] * n, [1e-8] * n, [1e-8] * n, [1e-8] * n
     b, gb = [0.0] * 4, [1e-8] * 4
     order = list(range(len(rows)))
     rng = random.Random(seed)
+    exp, sqrt = math.exp, math.sqrt
     for _ in range(epochs):
         rng.shuffle(order)
         for i in order:
-            feats, y = rows[i]
-            z = b[:]
-            for f in feats:
-                w = W[f]
-                for k in range(4):
-                    z[k] += w[k]
-            m = max(z)
-            e = [math.exp(v - m) for v in z]
-            tot = sum(e)
-            g = [e[k] / tot - (1.0 if k == y else 0.0) for k in range(4)]
-            for k in range(4):
-                gb[k] += g[k] * g[k]
-                b[k] -= rate * g[k] / math.sqrt(gb[k])
-            for f in feats:
-                w, gg = W[f], G[f]
-                for k in range(4):
-                    d = g[k] + l2 * w[k]
-                    gg[k] += d * d
-                    w[k] -= rate * d / math.sqrt(gg[k])
+            cols, y = rows[i]
+            s = sw[i]
+            if s <= 0.0:
+                continue
+            z0, z1, z2, z3 = b
+            for j in cols:
+                z0 += w0[j]
+                z1 += w1[j]
+                z2 += w2[j]
+                z3 += w3[j]
+            m = max(z0, z1, z2, z3)
+            e0, e1, e2, e3 = exp(z0 - m), exp(z1 - m), exp(z2 - m), exp(z3 - m)
+            tot = e0 + e1 + e2 + e3
+            d0 = e0 / tot - (1.0 if y == 0 else 0.0)
+            d1 = e1 / tot - (1.0 if y == 1 else 0.0)
+            d2 = e2 / tot - (1.0 if y == 2 else 0.0)
+            d3 = e3 / tot - (1.0 if y == 3 else 0.0)
+            if s != 1.0:
+                d0, d1, d2, d3 = s * d0, s * d1, s * d2, s * d3
+            for k, d in enumerate((d0, d1, d2, d3)):
+                gb[k] += d * d
+                b[k] -= rate * d / sqrt(gb[k])
+            for j in cols:
+                w = w0[j]
+                d = d0 + l2 * w
+                g = g0[j] = g0[j] + d * d
+                w0[j] = w - rate * d / sqrt(g)
+                w = w1[j]
+                d = d1 + l2 * w
+                g = g1[j] = g1[j] + d * d
+                w1[j] = w - rate * d / sqrt(g)
+                w = w2[j]
+                d = d2 + l2 * w
+                g = g2[j] = g2[j] + d * d
+                w2[j] = w - rate * d / sqrt(g)
+                w = w3[j]
+                d = d3 + l2 * w
+                g = g3[j] = g3[j] + d * d
+                w3[j] = w - rate * d / sqrt(g)
     bias = [b[k] - b[0] for k in (1, 2, 3)]
-    rel = {f: [w[k] - w[0] for k in (1, 2, 3)] for f, w in W.items()}
+    rel = {f: [w1[j] - w0[j], w2[j] - w0[j], w3[j] - w0[j]] for j, f in enumerate(names)}
     return bias, rel
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -46,6 +47,27 @@ def test_builtin_model_is_rebuilt_from_the_repo_sets(tmp_path):
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_train.py"), "--out", str(out)],
                    check=True, capture_output=True)
     assert out.read_bytes() == score.BUILTIN_MODEL.read_bytes()
+
+
+def test_fit_leaves_out_the_ordinary_sentences_of_a_risk_entry():
+    # Multiple-instance training: "We had soup for lunch." in a risk entry is not taught as risk.
+    foods = ["pasta", "soup", "rice", "curry", "salad", "toast", "pie", "stew"]
+    items = [{"label": "self", "text": f"I want to die, I have the pills ready. We had {f} for lunch."} for f in foods]
+    items += [{"label": "none", "text": f"We had {f} for lunch. {x}"} for f in foods
+              for x in ("The bus was late.", "Work was fine.", "It rained.")]
+    _bias, _weights, kept = score.fit(items, LEX, epochs=5)
+    risk = [feats for feats, y in kept if y]
+    assert len(risk) == len(foods) and all("die" in feats and "lunch" not in feats for feats in risk)
+    assert len(kept) == len(score.examples(items, LEX)) - len(foods)
+
+
+def test_free_threshold_judges_sentences_without_an_anchor_word():
+    text = "I've given my cat to my sister and sorted out my will."
+    assert MODEL.anchors.isdisjoint(score.sentence_words(text, LEX)[0]) and not screen(text, lexicon=LEX).flags
+    free = dataclasses.replace(MODEL, threshold=0.8, free_threshold=0.8)
+    (f,) = screen(text, lexicon=LEX, model=free).flags
+    assert f.rule == "model.self" and "threshold 0.80" in f.context[-1]
+    assert not screen(text, lexicon=LEX, model=dataclasses.replace(free, free_threshold=0.99)).flags
 
 
 @pytest.mark.parametrize("text,category", [
