@@ -254,6 +254,9 @@ def _anchor_forms(model: Model, lex: Lexicon) -> frozenset[str]:
         from journal_relay.screen import _NT_BASE, _SUFFIX
         forms = set(model.anchors)
         forms.update(raw for raw, out in lex.norm.direct.items() if not model.anchors.isdisjoint(out))
+        # Two-word slang: "any more" -> "anymore".
+        forms.update(word for pair, out in lex.norm.bigrams.items() if not model.anchors.isdisjoint(out)
+                     for word in pair)
         # Contraction pieces: "won't" -> "will not", "he'll" -> "he will", "i'm" -> "i am".
         forms.update(base for base, full in _NT_BASE.items() if full in model.anchors)
         forms.update(suf for suf, full in _SUFFIX.items() if full[0] in model.anchors)
