@@ -51,10 +51,17 @@ def start(settings: Settings) -> Running:
     spool_engine = db.make_engine(settings.spool_database_url,
                                   busy_timeout_seconds=settings.database_busy_timeout_seconds, checkpoints=False)
     spool.create(spool_engine, preallocate=True)
-    # Checked here, so a broken practice lexicon or template folder stops start-up with its own message
+    # The back process builds its pipeline (the lexicon takes seconds) while this process checks the same
+    # settings, so a broken practice lexicon or template folder stops start-up with its own message
     # instead of a back process that fails over and over.
-    intake.build(settings)
     back = BackProcess(settings)
+    try:
+        intake.build(settings)
+    except BaseException:
+        back.stop()
+        engine.dispose()
+        spool_engine.dispose()
+        raise
     # Mail spooled before a crash or a stop is processed now, not at the next message.
     back.wake()
     writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch, on_committed=back.wake)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
 from journal_relay import db, intake, service, spool
 from journal_relay.models import Entry, Inbound
 from journal_relay.runner import GIVE_UP_AFTER_ATTEMPTS, REMOVE_AFTER_SECONDS, Runner
+from journal_relay.screen import LexiconError
 from tests.conftest import ingest, make_message, processed, runner_for, send, spool_message
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -171,3 +174,13 @@ def test_a_write_ahead_log_that_never_caught_up_is_started_again(settings):
     assert frames < 10  # the commit after the restart wrote at the log's beginning
     with db.reading(back) as session:
         assert spool.size(session=session) == 201
+
+
+def test_a_broken_practice_lexicon_stops_start_up_and_the_back_process(settings, tmp_path):
+    # The back process starts building beside the receiver's own check of the settings; when the check
+    # fails, start-up stops with the lexicon's message and leaves no back process behind.
+    broken = tmp_path / "practice.toml"
+    broken.write_text('[[rule]]\nid = "practice.x"\ncategory = "nonsense"\n', encoding="utf-8")
+    with pytest.raises(LexiconError):
+        service.start(settings.model_copy(update={"lexicon": broken}))
+    assert multiprocessing.active_children() == []
