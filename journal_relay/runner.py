@@ -236,7 +236,7 @@ class BackProcess:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["journal_relay.runner"])
+        self._context.set_forkserver_preload(["journal_relay.preload"])
         self._reader, self._writer = self._context.Pipe(duplex=False)
         os.set_blocking(self._writer.fileno(), False)
         self._stopping = threading.Event()
