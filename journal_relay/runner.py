@@ -195,6 +195,9 @@ def main(settings: Settings, wakeups: Connection) -> None:
         if digest.send_due(engine=back.engine, settings=settings, renderer=back.pipeline.renderer, now=now):
             back.deliverer.wake()
 
+    # Mail spooled before a stop or a crash becomes entries before the first tick, so a digest that is
+    # already due at start holds it.
+    _finish_spool(back.runner)
     scheduler = start_ticking(tick, every_seconds=settings.tick_seconds)
     failures = 0
     try:

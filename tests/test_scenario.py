@@ -83,8 +83,6 @@ def test_mail_in_screened_stored_alerted_digested_mail_out(tmp_path: Path, catch
     cli(env, "therapist", "add", "--name", "Dr Ada", "--email", THERAPIST, "--timezone", "Europe/London",
         "--digest-lead", "2h")
     address = cli(env, "client", "add", "--therapist", THERAPIST, "--name", "Sam", "--sender", SENDER)
-    soon = datetime.now(ZoneInfo("Europe/London")) + timedelta(minutes=1)
-    cli(env, "session", "add", "--client", address, "--at", soon.strftime("%Y-%m-%dT%H:%M:%S"))
 
     serve = start_serve(env, port)
     try:
@@ -100,6 +98,9 @@ def test_mail_in_screened_stored_alerted_digested_mail_out(tmp_path: Path, catch
 
         assert len(catcher.wait_for("alert", timeout=20)) == 1
         assert len(catcher.wait_for("receipt", count=2, timeout=20)) == 2
+        # The session is booked now that the entries are stored: its digest is due at once (2 h lead).
+        soon = datetime.now(ZoneInfo("Europe/London")) + timedelta(minutes=1)
+        cli(env, "session", "add", "--client", address, "--at", soon.strftime("%Y-%m-%dT%H:%M:%S"))
         (digest,) = catcher.wait_for("digest", timeout=TICK * 5)
         stop_serve(serve)
     finally:
