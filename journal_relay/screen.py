@@ -1664,6 +1664,14 @@ def _media(before: list[str], ctx: _Context) -> str | None:
     return None
 
 
+def _clause_bits(gate: _Gate, runs: set[str]) -> int:
+    """The gate's word clauses that hold one of the sentence's words, as bits (see _Gate)."""
+    sat = 0
+    for w in gate.other_words.intersection(runs):
+        sat |= gate.other_bits[w]
+    return sat
+
+
 def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int,
            mend: int, ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]
            ) -> tuple[str | None, list[str]]:
@@ -1677,9 +1685,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     words_in = gate.exception_words
     for ex, bits, need in gate.exception_rest if words_in is None or not runs.isdisjoint(words_in) else ():
         if sat < 0:
-            sat = 0
-            for w in gate.other_words.intersection(runs):
-                sat |= gate.other_bits[w]
+            sat = _clause_bits(gate, runs)
         if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
@@ -1688,9 +1694,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     words_in = gate.unless_words
     for ex, bits, need in gate.unless_rest if words_in is None or not runs.isdisjoint(words_in) else ():
         if sat < 0:
-            sat = 0
-            for w in gate.other_words.intersection(runs):
-                sat |= gate.other_bits[w]
+            sat = _clause_bits(gate, runs)
         if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         um = ex.search(norm)

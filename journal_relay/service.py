@@ -53,24 +53,18 @@ def start(settings: Settings) -> Running:
     spool.create(spool_engine, preallocate=True)
     # The back process builds its pipeline (the lexicon takes seconds) while this process checks the same
     # settings, so a broken practice lexicon or template folder stops start-up with its own message
-    # instead of a back process that fails over and over.
+    # instead of a back process that fails over and over. (Mail spooled before a crash or a stop needs no
+    # wake-up: the back process turns it into entries as it starts.)
     back = BackProcess(settings)
+    writer: spool.SpoolWriter | None = None
     try:
         intake.build(settings)
-    except BaseException:
-        back.stop()
-        engine.dispose()
-        spool_engine.dispose()
-        raise
-    # Mail spooled before a crash or a stop is processed now, not at the next message.
-    back.wake()
-    writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch, on_committed=back.wake)
-    handler = Handler(settings=settings, engine=engine, writer=writer)
-    try:
-        controller = ReceiverController(handler, settings=settings)
+        writer = spool.SpoolWriter(spool_engine, max_batch=settings.writer_max_batch, on_committed=back.wake)
+        controller = ReceiverController(Handler(settings=settings, engine=engine, writer=writer), settings=settings)
         controller.start()
     except BaseException:
-        writer.close()
+        if writer is not None:
+            writer.close()
         back.stop()
         engine.dispose()
         spool_engine.dispose()
