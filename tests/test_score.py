@@ -118,11 +118,13 @@ def test_raw_word_shortcut_changes_nothing():
     entries = texts + [" ".join(texts[i:i + 7]) for i in range(0, len(texts), 7)]
     entries += ["line one\nEveryone would be better off without me.\nbye", "> quoted better off without me\nok",
                 "e v e r y o n e would be better off", "I'm fine.\n\nHe'll find me again."]
-    for t in entries:
+    for number, t in enumerate(entries):
         r = screen(t, lexicon=LEX, model=None)
         fast = score.second_opinion(t, r, LEX, MODEL)
         slow = score.second_opinion(t, r, LEX, MODEL, exhaustive=True)
-        assert screening_to_json(fast) == screening_to_json(slow), t[:40]
+        # Which entry, not its text or findings: journal-like text stays out of test output.
+        same = screening_to_json(fast) == screening_to_json(slow)
+        assert same, f"entry {number}"
 
 
 MAIL_SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "mail-samples"
