@@ -941,6 +941,38 @@ class _Gate:
     other_bits: Mapping[str, int] = field(default_factory=dict)
     exception_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
     unless_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    # Every word of the patterns' clauses (first and other ones): which patterns pass the clause checks
+    # depends only on which of these a sentence holds, and the same few combinations come back sentence
+    # after sentence, so the answer is kept per combination in ``passing`` (see _passing).
+    clause_words: frozenset[str] = frozenset()
+    passing: dict[frozenset[str], tuple[tuple[re.Pattern[str], _Needs], ...]] = field(default_factory=dict)
+
+
+_PASSING_MAX = 2048  # most combinations kept per rule: past it the memo starts again (bounded memory)
+
+
+def _passing(gate: _Gate, held: frozenset[str]) -> tuple[tuple[re.Pattern[str], _Needs], ...]:
+    """The rule's patterns (with their needed strings, in order) whose clauses all hold one of the words
+    ``held`` (the sentence's words among ``gate.clause_words``), and those without clauses; worked out
+    and kept in ``gate.passing`` (which the caller looks in first)."""
+    mask = gate.unclaused
+    for w in gate.first_words.intersection(held):
+        mask |= gate.by_word[w]
+    sat = 0  # the other clauses that hold one of the words
+    for w in gate.rest_words.intersection(held):
+        sat |= gate.rest_bits[w]
+    out = []
+    for pat, bits, need in gate.rest:
+        if not mask:
+            break
+        if mask & 1 and (sat & bits) == bits:
+            out.append((pat, need))
+        mask >>= 1
+    got = tuple(out)
+    if len(gate.passing) >= _PASSING_MAX:
+        gate.passing.clear()
+    gate.passing[held] = got
+    return got
 
 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
@@ -1011,7 +1043,7 @@ def _gate(rule: Rule) -> _Gate:
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
         rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
         other_words=frozenset(other_bits), other_bits=other_bits, exception_rest=exception_rest,
-        unless_rest=unless_rest,
+        unless_rest=unless_rest, clause_words=frozenset(by_word) | frozenset(rest_bits),
     )
     return got
 
@@ -2022,31 +2054,23 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         rule = lex.rules[ri]
         gate = lex.gates[ri]
         # Patterns that cannot match (a clause without any of its words in the sentence, or none of their
-        # needed strings there) are not scanned.  (Inline loops: this runs for every candidate rule of
+        # needed strings there) are not scanned.  (Inline loop: this runs for every candidate rule of
         # every candidate sentence.)
-        mask = gate.unclaused
-        for w in gate.first_words.intersection(runs):
-            mask |= gate.by_word[w]
-        if not mask:
+        held = gate.clause_words.intersection(runs)
+        passing = gate.passing.get(held)
+        if passing is None:
+            passing = _passing(gate, held)
+        if not passing:
             continue
-        sat = 0  # the other clauses that hold one of the sentence's words
-        for w in gate.rest_words.intersection(runs):
-            sat |= gate.rest_bits[w]
         live: list[re.Pattern[str]] = []
-        for pat, bits, need in gate.rest:
-            if not mask:
-                break
-            if mask & 1:
-                met = (sat & bits) == bits
-                if met and need is not None:
-                    met = False
-                    for n in need:
-                        if n in norm:
-                            met = True
-                            break
-                if met:
-                    live.append(pat)
-            mask >>= 1
+        for pat, need in passing:
+            if need is not None:
+                for n in need:
+                    if n in norm:
+                        break
+                else:
+                    continue
+            live.append(pat)
         if not live:
             continue
         # An exact probe says no more than the live patterns' own scans, and scanning them costs about
