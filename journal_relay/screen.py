@@ -145,9 +145,9 @@ class Lexicon:
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     pre_rules: _Prefilter | None = field(default=None, repr=False)
     pre_mods: _Prefilter | None = field(default=None, repr=False)
-    # Two-word triggers by their first word: first -> {second: "first second"}
-    rule_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
-    mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # Two-word triggers as word pairs: (first, second) -> rule positions (those of rule_index / mod_index)
+    rule_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
     # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
@@ -1363,16 +1363,17 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    all_pairs=pre_rules.pair_set | pre_mods.pair_set, all_firsts=pre_rules.firsts | pre_mods.firsts,
                    mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
                                  for raw, ts in pre_mods.becomes.items()},
-                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
+                   rule_pairs=_pair_index({k: tuple(v) for k, v in rule_index.items()}),
+                   mod_pairs=_pair_index({k: tuple(v) for k, v in mod_index.items()}),
                    gates=tuple(_gate(r) for r in rules))
 
 
-def _pair_index(index: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for t in index:
+def _pair_index(index: Mapping[str, tuple[int, ...]]) -> dict[tuple[str, str], tuple[int, ...]]:
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
+    for t, rules in index.items():
         if " " in t:
             a, b = t.split(" ")
-            out.setdefault(a, {})[b] = t
+            out[(a, b)] = rules
     return out
 
 
@@ -2033,13 +2034,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     # (a dict view & a small set walks the small set)
     for w in index.keys() & present:
         cand.update(index[w])
-    padded = ""
-    for w in pairs.keys() & present:
-        seconds = pairs[w]
-        for second in seconds.keys() & present:
-            padded = padded or f" {norm} "
-            if f" {w} {second} " in padded:
-                cand.update(index[seconds[second]])
+    # Two-word triggers: the sentence's adjacent word pairs looked up in C (no word is empty or holds a
+    # space, so adjacent words are exactly the pairs that " ".join puts one space apart)
+    for pair in pairs.keys() & zip(words, words[1:], strict=False):
+        cand.update(pairs[pair])
     if skip:
         cand -= skip
     if not cand:
