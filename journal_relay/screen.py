@@ -440,6 +440,26 @@ class _Normaliser:
                     i += 1
         return words, spans
 
+    def words(self, folded: str) -> list[str]:
+        """``tokens(folded)[0]``, without working out the spans (most sentences never need them)."""
+        raws: list[str] = _TOKEN_RE.findall(folded)  # (no groups in the regex: the whole tokens)
+        if _singles(raws) >= 3 and _SPELLED_RE.search(folded):
+            return self.tokens(folded)[0]  # letters spelled out: joining them looks at the spans
+        get = self._cache.get
+        words = list(chain.from_iterable([get(r) or self.word(r) for r in raws]))
+        # Two-word slang and split words, as in tokens().
+        if (not self._bigram_firsts.isdisjoint(words)
+                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
+            i = 0
+            while i < len(words) - 1:
+                rep = self.bigrams.get((words[i], words[i + 1]))
+                if rep is not None:
+                    words[i:i + 2] = list(rep)
+                    i += len(rep)
+                else:
+                    i += 1
+        return words
+
 
 def _singles(raws: list[str]) -> int:
     """How many of the raw tokens are one character and not punctuation (counted in C)."""
@@ -1654,7 +1674,7 @@ class _Normed:
     the words (trigger look-up) and the set of its runs of word characters (clause checks)."""
 
     words: list[str]
-    spans: list[tuple[int, int]]
+    spans: list[tuple[int, int]] | None  # None until a match needs them (see _spans)
     text: str
     present: set[str]
     runs: set[str]
@@ -2011,14 +2031,21 @@ def _normed(lex: Lexicon, done: dict[int, _Normed], si: int, folded: str, start:
     """Sentence ``si`` (``folded[start:end]``) normalised, once per entry: kept in ``done``."""
     got = done.get(si)
     if got is None:
-        words, spans = lex.norm.tokens(folded[start:end])
+        words = lex.norm.words(folded[start:end])
         norm = " ".join(words)
         present = set(words)
         # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
         mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
         runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
-        got = done[si] = _Normed(words, spans, norm, present, runs)
+        got = done[si] = _Normed(words, None, norm, present, runs)
     return got
+
+
+def _spans(lex: Lexicon, got: _Normed, folded: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans of the words of sentence ``folded[start:end]`` (normalised as ``got``), worked out once."""
+    if got.spans is None:
+        got.spans = lex.norm.tokens(folded[start:end])[1]
+    return got.spans
 
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
@@ -2026,7 +2053,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
          done: dict[int, _Normed], skip: set[int] | None = None) -> None:
     """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
     got = _normed(lex, done, si, folded, sent.start, sent.end)
-    words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
+    words, norm, present, runs = got.words, got.text, got.present, got.runs
     if not words:
         return
     cand: set[int] = set()
@@ -2093,6 +2120,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 if discount is None and rule.entry_requires and not any(
                         p.search(folded) for p in rule.entry_requires):
                     discount = "context: nothing elsewhere in the entry supports this reading"
+                spans = _spans(lex, got, folded, sent.start, sent.end)
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
