@@ -11,12 +11,15 @@ Pipeline for one entry (see docs/screening.md):
    never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
-   letters collapsed and common misspellings of the core stems corrected (cached per token).
+   letters collapsed and common misspellings of the core stems corrected (cached per token).  Where each
+   word stands in the sentence is worked out only for a sentence with a match.
 4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
    sentence does not grow with the size of the lexicon.  A pattern is scanned only if the sentence has
    the words it needs: from each regex the lexicon's loading works out sets of whole words of which every
    match holds one each ("word clauses", _word_clauses), checked with C-level set operations (see
-   _Gate); the same gates the exceptions and the sentence-level context patterns.
+   _Gate); the same gates the exceptions and the sentence-level context patterns.  Which of a rule's
+   patterns pass depends only on which of its clause words the sentence holds: the answer is kept per
+   such combination (_Gate.passing), as the same few come back sentence after sentence.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
