@@ -226,7 +226,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         if sentence in seen:
             continue
         words = (_normed(lex, entry.done, si, folded, start, end).words if si >= 0
-                 else lex.norm.tokens(folded[start:end])[0])
+                 else lex.norm.words(folded[start:end]))
         got = model.judge(words, threshold)
         if got is None:
             continue
@@ -278,7 +278,7 @@ def sentence_words(text: str, lex: Lexicon) -> list[list[str]]:
     from journal_relay.screen import _fold, _sentences
 
     folded = _fold(text)
-    return [lex.norm.tokens(folded[s.start:s.end])[0] for s in _sentences(text, folded) if not s.quoted]
+    return [lex.norm.words(folded[s.start:s.end]) for s in _sentences(text, folded) if not s.quoted]
 
 
 def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[list[str], int]]:

@@ -11,12 +11,15 @@ Pipeline for one entry (see docs/screening.md):
    never tokenised.
 3. Candidate sentences are tokenised with normalisation: contractions expanded, slang mapped
    ("kms" -> "kill myself"), leetspeak and separators undone ("k1ll", "s.u.i.c.i.d.e"), repeated
-   letters collapsed and common misspellings of the core stems corrected (cached per token).
+   letters collapsed and common misspellings of the core stems corrected (cached per token).  Where each
+   word stands in the sentence is worked out only for a sentence with a match.
 4. A trigger index (word or adjacent word pair -> rules) selects the candidate rules, so the cost per
    sentence does not grow with the size of the lexicon.  A pattern is scanned only if the sentence has
    the words it needs: from each regex the lexicon's loading works out sets of whole words of which every
    match holds one each ("word clauses", _word_clauses), checked with C-level set operations (see
-   _Gate); the same gates the exceptions and the sentence-level context patterns.
+   _Gate); the same gates the exceptions and the sentence-level context patterns.  Which of a rule's
+   patterns pass depends only on which of its clause words the sentence holds: the answer is kept per
+   such combination (_Gate.passing), as the same few come back sentence after sentence.
 5. Every match is checked against its context: rule exceptions (idioms, double meanings), negation
    scope, grammatical person, reported speech and media, past resolved history, hypotheticals and the
    therapist's own question quoted back.  A finding that fails a check is kept as a low-level
@@ -145,9 +148,9 @@ class Lexicon:
     mod_index: Mapping[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     pre_rules: _Prefilter | None = field(default=None, repr=False)
     pre_mods: _Prefilter | None = field(default=None, repr=False)
-    # Two-word triggers by their first word: first -> {second: "first second"}
-    rule_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
-    mod_pairs: Mapping[str, Mapping[str, str]] = field(default_factory=dict, repr=False)
+    # Two-word triggers as word pairs: (first, second) -> rule positions (those of rule_index / mod_index)
+    rule_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
+    mod_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
     gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
     # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
@@ -439,6 +442,26 @@ class _Normaliser:
                 else:
                     i += 1
         return words, spans
+
+    def words(self, folded: str) -> list[str]:
+        """``tokens(folded)[0]``, without working out the spans (most sentences never need them)."""
+        raws: list[str] = _TOKEN_RE.findall(folded)  # (no groups in the regex: the whole tokens)
+        if _singles(raws) >= 3 and _SPELLED_RE.search(folded):
+            return self.tokens(folded)[0]  # letters spelled out: joining them looks at the spans
+        get = self._cache.get
+        words = list(chain.from_iterable([get(r) or self.word(r) for r in raws]))
+        # Two-word slang and split words, as in tokens().
+        if (not self._bigram_firsts.isdisjoint(words)
+                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
+            i = 0
+            while i < len(words) - 1:
+                rep = self.bigrams.get((words[i], words[i + 1]))
+                if rep is not None:
+                    words[i:i + 2] = list(rep)
+                    i += len(rep)
+                else:
+                    i += 1
+        return words
 
 
 def _singles(raws: list[str]) -> int:
@@ -941,6 +964,38 @@ class _Gate:
     other_bits: Mapping[str, int] = field(default_factory=dict)
     exception_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
     unless_rest: tuple[tuple[re.Pattern[str], int, _Needs], ...] = ()
+    # Every word of the patterns' clauses (first and other ones): which patterns pass the clause checks
+    # depends only on which of these a sentence holds, and the same few combinations come back sentence
+    # after sentence, so the answer is kept per combination in ``passing`` (see _passing).
+    clause_words: frozenset[str] = frozenset()
+    passing: dict[frozenset[str], tuple[tuple[re.Pattern[str], _Needs], ...]] = field(default_factory=dict)
+
+
+_PASSING_MAX = 2048  # most combinations kept per rule: past it the memo starts again (bounded memory)
+
+
+def _passing(gate: _Gate, held: frozenset[str]) -> tuple[tuple[re.Pattern[str], _Needs], ...]:
+    """The rule's patterns (with their needed strings, in order) whose clauses all hold one of the words
+    ``held`` (the sentence's words among ``gate.clause_words``), and those without clauses; worked out
+    and kept in ``gate.passing`` (which the caller looks in first)."""
+    mask = gate.unclaused
+    for w in gate.first_words.intersection(held):
+        mask |= gate.by_word[w]
+    sat = 0  # the other clauses that hold one of the words
+    for w in gate.rest_words.intersection(held):
+        sat |= gate.rest_bits[w]
+    out = []
+    for pat, bits, need in gate.rest:
+        if not mask:
+            break
+        if mask & 1 and (sat & bits) == bits:
+            out.append((pat, need))
+        mask >>= 1
+    got = tuple(out)
+    if len(gate.passing) >= _PASSING_MAX:
+        gate.passing.clear()
+    gate.passing[held] = got
+    return got
 
 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
@@ -1011,7 +1066,7 @@ def _gate(rule: Rule) -> _Gate:
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
         rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
         other_words=frozenset(other_bits), other_bits=other_bits, exception_rest=exception_rest,
-        unless_rest=unless_rest,
+        unless_rest=unless_rest, clause_words=frozenset(by_word) | frozenset(rest_bits),
     )
     return got
 
@@ -1331,16 +1386,17 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    all_pairs=pre_rules.pair_set | pre_mods.pair_set, all_firsts=pre_rules.firsts | pre_mods.firsts,
                    mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
                                  for raw, ts in pre_mods.becomes.items()},
-                   rule_pairs=_pair_index(rule_index), mod_pairs=_pair_index(mod_index),
+                   rule_pairs=_pair_index({k: tuple(v) for k, v in rule_index.items()}),
+                   mod_pairs=_pair_index({k: tuple(v) for k, v in mod_index.items()}),
                    gates=tuple(_gate(r) for r in rules))
 
 
-def _pair_index(index: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    out: dict[str, dict[str, str]] = {}
-    for t in index:
+def _pair_index(index: Mapping[str, tuple[int, ...]]) -> dict[tuple[str, str], tuple[int, ...]]:
+    out: dict[tuple[str, str], tuple[int, ...]] = {}
+    for t, rules in index.items():
         if " " in t:
             a, b = t.split(" ")
-            out.setdefault(a, {})[b] = t
+            out[(a, b)] = rules
     return out
 
 
@@ -1621,7 +1677,7 @@ class _Normed:
     the words (trigger look-up) and the set of its runs of word characters (clause checks)."""
 
     words: list[str]
-    spans: list[tuple[int, int]]
+    spans: list[tuple[int, int]] | None  # None until a match needs them (see _spans)
     text: str
     present: set[str]
     runs: set[str]
@@ -1978,14 +2034,21 @@ def _normed(lex: Lexicon, done: dict[int, _Normed], si: int, folded: str, start:
     """Sentence ``si`` (``folded[start:end]``) normalised, once per entry: kept in ``done``."""
     got = done.get(si)
     if got is None:
-        words, spans = lex.norm.tokens(folded[start:end])
+        words = lex.norm.words(folded[start:end])
         norm = " ".join(words)
         present = set(words)
         # Words are the runs of word characters, unless a word mixes them with other characters ("'s").
         mixed = lex.norm.mixed_unknown or not lex.norm.mixed.isdisjoint(present)
         runs = present | set(_WORD_RUN_RE.findall(norm)) if mixed else present
-        got = done[si] = _Normed(words, spans, norm, present, runs)
+        got = done[si] = _Normed(words, None, norm, present, runs)
     return got
+
+
+def _spans(lex: Lexicon, got: _Normed, folded: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans of the words of sentence ``folded[start:end]`` (normalised as ``got``), worked out once."""
+    if got.spans is None:
+        got.spans = lex.norm.tokens(folded[start:end])[1]
+    return got.spans
 
 
 def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sent, text: str, folded: str,
@@ -1993,7 +2056,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
          done: dict[int, _Normed], skip: set[int] | None = None) -> None:
     """Try the rules of ``index`` whose triggers occur in sentence ``si`` (except those in ``skip``)."""
     got = _normed(lex, done, si, folded, sent.start, sent.end)
-    words, spans, norm, present, runs = got.words, got.spans, got.text, got.present, got.runs
+    words, norm, present, runs = got.words, got.text, got.present, got.runs
     if not words:
         return
     cand: set[int] = set()
@@ -2001,13 +2064,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     # (a dict view & a small set walks the small set)
     for w in index.keys() & present:
         cand.update(index[w])
-    padded = ""
-    for w in pairs.keys() & present:
-        seconds = pairs[w]
-        for second in seconds.keys() & present:
-            padded = padded or f" {norm} "
-            if f" {w} {second} " in padded:
-                cand.update(index[seconds[second]])
+    # Two-word triggers: the sentence's adjacent word pairs looked up in C (no word is empty or holds a
+    # space, so adjacent words are exactly the pairs that " ".join puts one space apart)
+    for pair in pairs.keys() & zip(words, words[1:], strict=False):
+        cand.update(pairs[pair])
     if skip:
         cand -= skip
     if not cand:
@@ -2022,31 +2082,23 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         rule = lex.rules[ri]
         gate = lex.gates[ri]
         # Patterns that cannot match (a clause without any of its words in the sentence, or none of their
-        # needed strings there) are not scanned.  (Inline loops: this runs for every candidate rule of
+        # needed strings there) are not scanned.  (Inline loop: this runs for every candidate rule of
         # every candidate sentence.)
-        mask = gate.unclaused
-        for w in gate.first_words.intersection(runs):
-            mask |= gate.by_word[w]
-        if not mask:
+        held = gate.clause_words.intersection(runs)
+        passing = gate.passing.get(held)
+        if passing is None:
+            passing = _passing(gate, held)
+        if not passing:
             continue
-        sat = 0  # the other clauses that hold one of the sentence's words
-        for w in gate.rest_words.intersection(runs):
-            sat |= gate.rest_bits[w]
         live: list[re.Pattern[str]] = []
-        for pat, bits, need in gate.rest:
-            if not mask:
-                break
-            if mask & 1:
-                met = (sat & bits) == bits
-                if met and need is not None:
-                    met = False
-                    for n in need:
-                        if n in norm:
-                            met = True
-                            break
-                if met:
-                    live.append(pat)
-            mask >>= 1
+        for pat, need in passing:
+            if need is not None:
+                for n in need:
+                    if n in norm:
+                        break
+                else:
+                    continue
+            live.append(pat)
         if not live:
             continue
         # An exact probe says no more than the live patterns' own scans, and scanning them costs about
@@ -2071,6 +2123,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 if discount is None and rule.entry_requires and not any(
                         p.search(folded) for p in rule.entry_requires):
                     discount = "context: nothing elsewhere in the entry supports this reading"
+                spans = _spans(lex, got, folded, sent.start, sent.end)
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))

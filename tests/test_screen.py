@@ -335,3 +335,14 @@ def test_shortcuts_change_nothing_fuzz(parts):
     from journal_relay.screen import _screen
     t = " ".join(parts)
     assert screening_to_json(_screen(t, LEX)) == screening_to_json(_screen(t, LEX, exhaustive=True))
+
+
+def test_words_are_the_words_of_tokens():
+    """_Normaliser.words (no spans) gives exactly the words of _Normaliser.tokens, on the labelled texts and
+    on spelled-out letters, slang pairs, contractions and leetspeak."""
+    from journal_relay.screen import _fold
+    texts = _texts() + ["i w a n t to k i l l my self", "s.u.i.c.i.d.e tn", "my   self, sewer slide", "won't k1ll",
+                        "I'd've gone — (kms) -- tmrw", "a b c d e", "k  i  l  l", "\u200bki\u00adll m y s e l f"]
+    for k, t in enumerate(texts):
+        folded = _fold(t)
+        assert LEX.norm.words(folded) == LEX.norm.tokens(folded)[0], k
