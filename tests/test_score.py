@@ -94,10 +94,10 @@ def test_does_not_flag_idioms_and_negations(text):
     assert not screen(text, lexicon=LEX).flags
 
 
-@pytest.mark.parametrize("text", ["The pills are in the drawer and I keep counting them.",
+@pytest.mark.parametrize("text", ["The pills are in the drawer and I keep thinking about them.",
                                   "I keep thinking the bridge would be quiet at night."])
 def test_model_findings_are_medium_and_explained(text):
-    assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these
+    assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these ("counting them" is now a rule: self.od_unnamed)
     (f,) = screen(text, lexicon=LEX).flags
     assert f.rule == "model.self" and f.severity == "medium" and f.category == "self"
     assert 1 <= len(f.match.split()) <= 3 and all(w in text.lower() for w in f.match.split())
