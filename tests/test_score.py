@@ -67,7 +67,8 @@ def test_free_threshold_judges_sentences_without_an_anchor_word():
     free = dataclasses.replace(MODEL, threshold=0.8, free_threshold=0.8)
     (f,) = screen(text, lexicon=LEX, model=free).flags
     assert f.rule == "model.self" and "threshold 0.80" in f.context[-1]
-    assert not screen(text, lexicon=LEX, model=dataclasses.replace(free, free_threshold=0.99)).flags
+    # p is about 0.998 with the model rebuilt for the round-5 self rules' examples (0.98 before): above it, nothing.
+    assert not screen(text, lexicon=LEX, model=dataclasses.replace(free, free_threshold=0.999)).flags
 
 
 @pytest.mark.parametrize("text,category", [
