@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold P] [--anchor 0.5] [FILE ...]
+       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold 0.95 | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mil-keep", type=float, default=0.5, help="a risk entry's sentences kept as risk: probability "
                     "at least this share of the entry's best")
     ap.add_argument("--threshold", type=float, default=0.9)
-    ap.add_argument("--free-threshold", type=float, default=None, help="also judge sentences without an anchor word, "
-                    "against this threshold (slower: every sentence is tokenised)")
+    ap.add_argument("--free-threshold", type=float, default=0.95, help="judge sentences without an anchor word too, "
+                    "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
+    ap.add_argument("--anchored-only", action="store_true", help="judge only sentences with an anchor word (faster, "
+                    "finds less: the built-in model of rounds 2-4)")
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
@@ -53,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
                          curated=None if args.learned_anchors else score.read_anchors(args.anchors))
     data.update(l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)
-    if args.free_threshold is not None:
+    if not args.anchored_only:
         data["free_threshold"] = args.free_threshold
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]

@@ -41,6 +41,16 @@ _NEGATORS = frozenset(("not", "never", "no", "nothing", "nobody", "nowhere", "ne
 _SCOPE_END = frozenset((",", ";", ":", "?", '"', "but", "and", "because", "so"))
 _FIRST = frozenset(("i", "me", "my", "myself", "mine"))
 _PUNCT = frozenset(',;:"()?')
+# Left out of a finding's "words that weighed most": a therapist reads them as the reason, and "the",
+# "is" or "to" explain nothing even when their weights tip the sum.
+_FUNCTION = frozenset((
+    "a", "an", "the", "and", "or", "but", "if", "so", "to", "of", "in", "on", "at", "for", "with", "by", "from",
+    "up", "out", "as", "is", "am", "are", "was", "were", "be", "been", "being", "do", "does", "did", "have",
+    "has", "had", "will", "would", "can", "could", "should", "it", "its", "this", "that", "these", "those",
+    "there", "here", "then", "than", "just", "all", "any", "some", "very", "too", "also", "i", "me", "my",
+    "you", "your", "we", "our", "us", "he", "him", "his", "she", "her", "they", "them", "their", "what",
+    "which", "who", "when", "where", "how", "about", "into", "over", "after", "before", "again", "s", "t",
+))
 
 
 _PLAIN_BREAKS = _NEGATORS | _PUNCT | {"|"}  # with none of these, every word is its own feature, unmarked
@@ -133,7 +143,8 @@ class Model:
             for part in f.split(" "):
                 part = part.removeprefix("NOT_")
                 contrib[part] = contrib.get(part, 0.0) + w[k]
-        top = sorted(contrib, key=lambda p: -contrib[p])[:3]
+        content = [p for p in contrib if p not in _FUNCTION] or list(contrib)
+        top = sorted(content, key=lambda p: -contrib[p])[:3]
         ordered = [w for w in dict.fromkeys(words) if w in top]
         return RISK[k], probs[k], ordered
 

@@ -64,7 +64,9 @@ def test_fit_leaves_out_the_ordinary_sentences_of_a_risk_entry():
 def test_free_threshold_judges_sentences_without_an_anchor_word():
     text = "I've given my cat to my sister and sorted out my will."
     words = score.sentence_words(text, LEX)[0]
-    assert MODEL.anchors.isdisjoint(words) and not screen(text, lexicon=LEX).flags
+    # No anchor word and no rule: a model without a free threshold never judges it.
+    anchored = dataclasses.replace(MODEL, free_threshold=None)
+    assert MODEL.anchors.isdisjoint(words) and not screen(text, lexicon=LEX, model=anchored).flags
     # The model's probability for this sentence moves whenever the lexicon's examples (training data) change
     # (0.98, then 0.998, then 0.70 over the round-5 self rules), so the thresholds are set around it.
     p = MODEL.probabilities(score.features(words))[0]

@@ -283,7 +283,10 @@ def test_round2_kinds_flag(text, category):
     "I slipped on the ice and cut my hand.",
 ])
 def test_round2_hard_negatives(text):
-    assert not _one(text).flags, [f.rule for f in _one(text).flags]
+    # No rule flags them.  The statistical opinion may (it flags "lunch at the top of the cliff" since
+    # round 5), but only as a medium note in the digest, never an alert.
+    assert not screen(text, lexicon=LEX, model=None).flags
+    assert all(f.rule.startswith("model.") and f.severity == "medium" for f in _one(text).flags)
 
 
 def test_two_word_triggers_in_a_practice_file(tmp_path):
