@@ -97,8 +97,8 @@ class Model:
     source: str = "built-in"
     free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
 
-    def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
-        """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
+    def logits(self, feats: Iterable[str]) -> list[float]:
+        """Each risk class's score relative to none (the softmax's inputs)."""
         z = list(self.bias)
         if len(z) == 3:  # (always, for a model trained here: the sums in locals, in the same order)
             z0, z1, z2 = z
@@ -107,19 +107,19 @@ class Model:
                     z0 += w[0]
                     z1 += w[1]
                     z2 += w[2]
-            z = [z0, z1, z2]
-        else:
-            get = self.weights.get
-            for f in feats:
-                w = get(f)
-                if w is not None:
-                    z[0] += w[0]
-                    z[1] += w[1]
-                    z[2] += w[2]
-        m = max(0.0, *z)
-        e = [math.exp(v - m) for v in z]
-        tot = math.exp(-m) + sum(e)
-        return tuple(v / tot for v in e)
+            return [z0, z1, z2]
+        get = self.weights.get
+        for f in feats:
+            w = get(f)
+            if w is not None:
+                z[0] += w[0]
+                z[1] += w[1]
+                z[2] += w[2]
+        return z
+
+    def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
+        """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
+        return _softmax(self.logits(feats))
 
     def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
         """(category, probability, the words that weighed most) if the sentence holds an anchor word and
@@ -131,7 +131,12 @@ class Model:
                 return None
             th = max(th, self.free_threshold)
         feats = features(words)
-        probs = self.probabilities(feats)
+        z = self.logits(feats)
+        # A class's probability is at most the sigmoid of its logit, so a sentence whose logits all stay
+        # below the threshold's log-odds cannot reach it: most sentences stop here, without exp().
+        if max(z) < _log_odds(th):
+            return None
+        probs = _softmax(z)
         k = max(range(3), key=lambda i: probs[i])
         if probs[k] < th:
             return None
@@ -147,6 +152,24 @@ class Model:
         top = sorted(content, key=lambda p: -contrib[p])[:3]
         ordered = [w for w in dict.fromkeys(words) if w in top]
         return RISK[k], probs[k], ordered
+
+
+def _softmax(z: Sequence[float]) -> tuple[float, ...]:
+    """Softmax over the risk classes with none fixed at 0."""
+    m = max(0.0, *z)
+    e = [math.exp(v - m) for v in z]
+    tot = math.exp(-m) + sum(e)
+    return tuple(v / tot for v in e)
+
+
+@lru_cache(maxsize=16)
+def _log_odds(p: float) -> float:
+    """log(p / (1 - p)), a hair lower so that rounding never skips a sentence that reaches p."""
+    if p <= 0.0:
+        return -math.inf
+    if p >= 1.0:
+        return math.inf
+    return math.log(p / (1.0 - p)) - 1e-9
 
 
 def _from_json(data: Mapping[str, object], source: str) -> Model:
@@ -188,7 +211,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     every sentence is tokenised, without the raw-word shortcut; the result must be the same.  ``entry``:
     what the screener already worked out about this text (its folding, raw words, sentences and
     normalised sentences), read instead of being worked out again."""
-    from journal_relay.screen import Finding, Screening, _entry, _find_words, _normed, _sentences
+    from journal_relay.screen import Finding, Screening, _entry, _find_words, _sentences
 
     if entry is None:
         entry = _entry(text)
@@ -236,8 +259,9 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         sentence = text[start:end].strip()
         if sentence in seen:
             continue
-        words = (_normed(lex, entry.done, si, folded, start, end).words if si >= 0
-                 else lex.norm.words(folded[start:end]))
+        # The words the rules' pass normalised; the others only need their words (not the rules' sets).
+        normed = entry.done.get(si) if si >= 0 else None
+        words = normed.words if normed is not None else lex.norm.words(folded[start:end])
         got = model.judge(words, threshold)
         if got is None:
             continue
