@@ -119,6 +119,17 @@ def test_model_does_not_override_a_discounted_rule():
     assert not s.flags and s.discounted
 
 
+def test_judge_stops_early_only_below_the_threshold():
+    # judge() skips the softmax when every logit is below the threshold's log-odds: never a sentence that reaches it.
+    for f in sorted(DATA.glob("train_m*.jsonl"))[:2]:
+        for line in f.read_text(encoding="utf-8").splitlines():
+            for words in score.sentence_words(json.loads(line)["text"], LEX):
+                for th in (0.5, 0.9, 0.95):
+                    need = th if not MODEL.anchors.isdisjoint(words) else max(th, MODEL.free_threshold or 1.0)
+                    reaches = max(MODEL.probabilities(score.features(words))) >= need
+                    assert (MODEL.judge(words, th) is not None) == reaches, th
+
+
 def test_raw_word_shortcut_changes_nothing():
     texts = []
     for f in sorted(DATA.glob("*.jsonl")):
