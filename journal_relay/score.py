@@ -8,11 +8,11 @@ rules read them.  Pure Python; the weights are data (``screen_model.json``), reb
 ``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
 
 The screener asks the model only about sentences that no rule found anything in (counted or
-discounted), and only if the sentence holds one of the model's anchor words (words with a clear risk
-weight: a sentence without one cannot reach the threshold often enough to be worth scoring).  Above the
-threshold the sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
-A model file may also set ``free_threshold`` (the built-in one does not): sentences without an anchor
-word are then judged too, against that higher threshold, at the cost of tokenising every sentence.
+discounted).  A sentence holding one of the model's anchor words (curated words with a clear risk
+weight) is judged against ``threshold``; one without, against the higher ``free_threshold``, or not at
+all when the model file sets none (the built-in one sets it since round 5, at the cost of normalising
+every sentence).  Above its threshold the sentence gets a ``model.<category>`` finding at ``medium``:
+digest only, never an alert.
 
 Training (``fit``) is multiple-instance style: only the sentences of a risk entry that a cross-fitted
 model finds most risk-like are taught as risk, not its ordinary ones.
