@@ -427,20 +427,7 @@ class _Normaliser:
             spans = rspans  # one word per token: the usual case
         else:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
-        # Two-word slang and split words: "my self" -> "myself", "sewer slide" -> "suicide".
-        # (each word with the next, looked up in C)
-        if (not self._bigram_firsts.isdisjoint(words)
-                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
-            i = 0
-            while i < len(words) - 1:
-                rep = self.bigrams.get((words[i], words[i + 1]))
-                if rep is not None:
-                    s0, e0 = spans[i][0], spans[i + 1][1]
-                    words[i:i + 2] = list(rep)
-                    spans[i:i + 2] = [(s0, e0)] * len(rep)
-                    i += len(rep)
-                else:
-                    i += 1
+        self._join_pairs(words, spans)
         return words, spans
 
     def words(self, folded: str) -> list[str]:
@@ -450,18 +437,25 @@ class _Normaliser:
             return self.tokens(folded)[0]  # letters spelled out: joining them looks at the spans
         get = self._cache.get
         words = list(chain.from_iterable([get(r) or self.word(r) for r in raws]))
-        # Two-word slang and split words, as in tokens().
-        if (not self._bigram_firsts.isdisjoint(words)
-                and not self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
-            i = 0
-            while i < len(words) - 1:
-                rep = self.bigrams.get((words[i], words[i + 1]))
-                if rep is not None:
-                    words[i:i + 2] = list(rep)
-                    i += len(rep)
-                else:
-                    i += 1
+        self._join_pairs(words)
         return words
+
+    def _join_pairs(self, words: list[str], spans: list[tuple[int, int]] | None = None) -> None:
+        """Two-word slang and split words, in place: "my self" -> "myself", "sewer slide" -> "suicide"
+        (a pair's span covers both words).  Each word with the next is looked up in C first."""
+        if (self._bigram_firsts.isdisjoint(words)
+                or self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
+            return
+        i = 0
+        while i < len(words) - 1:
+            rep = self.bigrams.get((words[i], words[i + 1]))
+            if rep is None:
+                i += 1
+                continue
+            words[i:i + 2] = list(rep)
+            if spans is not None:
+                spans[i:i + 2] = [(spans[i][0], spans[i + 1][1])] * len(rep)
+            i += len(rep)
 
 
 def _singles(raws: list[str]) -> int:
