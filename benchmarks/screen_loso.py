@@ -82,6 +82,11 @@ def max_p(model: score.Model, sents: list[tuple[str, list[str]]], seen: set[str]
     return best[0], best[1]
 
 
+def rate(k: int, n: int) -> str:
+    """k/n to three places; "-" for a set with none of the kind (train_m7 holds no risk entries)."""
+    return f"{k / n:.3f}" if n else "-"
+
+
 def name_of(t: float, free: float) -> str:
     return f"t{t:.2f}" + (f"+f{free:.2f}" if free <= 1.0 else "")
 
@@ -153,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
             fp0 = sum(1 for i in range(len(items)) if not labels[i] and rflag[i])
             cells = []
             if label != "model alone":
-                cells.append(f"alone {tp0 / risk:.3f}/{fp0 / none:.3f}")
+                cells.append(f"alone {rate(tp0, risk)}/{rate(fp0, none)}")
             for t, free in combos:
                 flag = [rflag[i] or ps[i][0] >= t or ps[i][1] >= free for i in range(len(items))]
                 tp = sum(1 for i in range(len(items)) if labels[i] and flag[i])
                 fp = sum(1 for i in range(len(items)) if not labels[i] and flag[i])
-                cells.append(f"{name_of(t, free)} {tp / risk:.3f}/{fp / none:.3f}")
+                cells.append(f"{name_of(t, free)} {rate(tp, risk)}/{rate(fp, none)}")
                 add(label.split(" ")[0] + " " + ("first-run" if label.startswith("rules ") and label != "rules now"
                                                   else label.split(" ")[-1]), (t, free), tp, risk, fp, none)
                 if label == "rules now" and name in UNTUNED:
@@ -166,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label:16s} recall/FP  " + "  ".join(cells))
     print("== pooled over left-out sets (recall/FP)")
     for key, by_t in pooled.items():
-        print(f"  {key:16s} " + "  ".join(f"{name_of(*t)} {v[0] / v[1]:.3f}/{v[2] / v[3]:.3f}" for t, v in by_t.items()))
+        print(f"  {key:16s} " + "  ".join(f"{name_of(*t)} {rate(v[0], v[1])}/{rate(v[2], v[3])}" for t, v in by_t.items()))
     return 0
 
 
