@@ -36,7 +36,8 @@ from journal_relay.screen import _fold, _sentences, load_lexicon, screen  # noqa
 
 FIRST_RUN = {"unseen2": "dd9b835", "fresh_a": "31620d7", "fresh_c": "832ad4b"}
 # Sets added after the last change to the rules, never tuned on: "rules now" on them is a first run too.
-UNTUNED = ("train_k1", "train_k2", "train_k3")
+# (train_k1-k3 were, until round 5 tuned the rules on them; the round-5 sets were tuned on too.)
+UNTUNED: tuple[str, ...] = ()
 
 
 def default_files() -> list[Path]:
