@@ -121,15 +121,23 @@ class Model:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
         return _softmax(self.logits(feats))
 
-    def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
-        """(category, probability, the words that weighed most) if the sentence holds an anchor word and
-        its most likely risk category reaches the threshold (the model's own unless given); a sentence
-        without one is judged only if the model has a ``free_threshold``, and against it."""
+    def threshold_for(self, words: Sequence[str], threshold: float | None = None) -> float | None:
+        """The probability a sentence must reach: ``threshold`` (the model's own unless given), raised to
+        ``free_threshold`` for a sentence without an anchor word; None when such a sentence is not judged."""
         th = self.threshold if threshold is None else threshold
         if self.anchors.isdisjoint(words):
             if self.free_threshold is None:
                 return None
             th = max(th, self.free_threshold)
+        return th
+
+    def judge(self, words: Sequence[str], threshold: float | None = None) -> tuple[str, float, list[str]] | None:
+        """(category, probability, the words that weighed most) if the sentence holds an anchor word and
+        its most likely risk category reaches the threshold (the model's own unless given); a sentence
+        without one is judged only if the model has a ``free_threshold``, and against it."""
+        th = self.threshold_for(words, threshold)
+        if th is None:
+            return None
         feats = features(words)
         z = self.logits(feats)
         # A class's probability is at most the sigmoid of its logit, so a sentence whose logits all stay
@@ -164,11 +172,10 @@ def _softmax(z: Sequence[float]) -> tuple[float, ...]:
 
 @lru_cache(maxsize=16)
 def _log_odds(p: float) -> float:
-    """log(p / (1 - p)), a hair lower so that rounding never skips a sentence that reaches p."""
-    if p <= 0.0:
+    """log(p / (1 - p)), a hair lower so that rounding never skips a sentence that reaches p; -inf (no
+    early stop) for a threshold of 0 or 1, which a rounded probability can still reach."""
+    if not 0.0 < p < 1.0:
         return -math.inf
-    if p >= 1.0:
-        return math.inf
     return math.log(p / (1.0 - p)) - 1e-9
 
 
@@ -266,9 +273,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         if got is None:
             continue
         cat, prob, top = got
-        th = model.threshold if threshold is None else threshold
-        if model.free_threshold is not None and model.anchors.isdisjoint(words):
-            th = max(th, model.free_threshold)
+        th = model.threshold_for(words, threshold)
         added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
                              ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
     if not added:
