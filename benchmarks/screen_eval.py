@@ -1,15 +1,18 @@
 """Evaluate the screener on labelled JSONL (fields: id, label in self/others/danger/none, tag, text).
 
-Usage: python benchmarks/screen_eval.py [--practice FILE] [--quiet] [FILE ...]
+Usage: python benchmarks/screen_eval.py [--practice FILE] [--model built-in|rules-only|anchored-only] [FILE ...]
 Default files: ../shared/screening/dev.jsonl (next to the repo, if present) and tests/data/screening/*.jsonl.
 Prints recall on risk items, false-positive rate on none items, category accuracy, and every miss and
 false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use).
+--model: the built-in statistical second opinion (default), none (the rules alone), or the built-in one
+judging only sentences with an anchor word (as before round 5).
 Always exits 0 unless a file cannot be read.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections import defaultdict
@@ -18,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from journal_relay import score  # noqa: E402
 from journal_relay.screen import load_lexicon, screen  # noqa: E402
 
 RISK = ("self", "others", "danger")
@@ -32,14 +36,26 @@ def default_files() -> list[Path]:
     return files
 
 
-def evaluate(path: Path, lexicon, show_text: bool = False, out=sys.stdout) -> dict:
+def second_opinion(name: str) -> score.Model | None:
+    """What --model names, as screen()'s ``model`` argument (None: the rules alone)."""
+    if name == "rules-only":
+        return None
+    if name == "anchored-only":
+        return dataclasses.replace(score.load_model(), free_threshold=None)
+    return score.load_model()
+
+
+def evaluate(path: Path, lexicon, show_text: bool = False, out=sys.stdout, model: str | score.Model | None = "built-in"
+             ) -> dict:
+    if isinstance(model, str):
+        model = second_opinion(model)
     items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     risk = tp = cat_ok = none = fp = 0
     misses: dict[str, list[str]] = defaultdict(list)
     alarms: dict[str, list[str]] = defaultdict(list)
     miscat: list[str] = []
     for it in items:
-        s = screen(it["text"], lexicon=lexicon)
+        s = screen(it["text"], lexicon=lexicon, model=model)
         label, tag = it["label"], it.get("tag", "?")
         shown = f" {it['text']!r}" if show_text else ""
         if label in RISK:
@@ -83,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--practice", type=Path, default=None, help="practice lexicon file")
     ap.add_argument("--show-text", action="store_true", help="also print the text of misses and false alarms")
+    ap.add_argument("--model", choices=("built-in", "rules-only", "anchored-only"), default="built-in",
+                    help="the statistical second opinion to screen with (default: the built-in one)")
     args = ap.parse_args(argv)
     lexicon = load_lexicon(args.practice)
     files = args.files or default_files()
     if not files:
         print("no labelled files found")
+    model = second_opinion(args.model)  # (once: the anchored-only copy is built here)
     for f in files:
-        evaluate(f, lexicon, show_text=args.show_text)
+        evaluate(f, lexicon, show_text=args.show_text, model=model)
     return 0
 
 
