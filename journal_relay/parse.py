@@ -47,6 +47,7 @@ DEFECT_NAMES = (
     "EncryptedBody",  # multipart/encrypted: nothing readable
     "PayloadDecodeError",  # a part's transfer encoding could not be undone
     "HtmlOnly",  # no text/plain alternative; text came from HTML
+    "HtmlAsPlain",  # a text/plain part (or one with no Content-Type) that is an HTML document; read as HTML
 )
 
 MAX_DEPTH = 16  # multipart nesting walked
@@ -362,6 +363,9 @@ def _automatic_headers(headers: _Headers) -> bool:
 _CT_OK = re.compile(r"^[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,128}$")
 _TEXT_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _NEWLINES = re.compile(r"\r\n?")
+# An HTML document sent as text/plain (broken mailers, or no Content-Type at all, which means text/plain):
+# read as text it is markup, which the client never wrote and the screener would read.
+_HTML_DOCUMENT = re.compile(r"\A\s*(?:<\?xml[^>]{0,200}\?>\s*)?(?:<!doctype\s+html\b|<html\b)", re.IGNORECASE)
 
 
 class _Walk:
@@ -471,6 +475,9 @@ def _leaf_text(part: Message, subtype: str, walk: _Walk) -> tuple[str, str]:
     text = _TEXT_UNSAFE.sub("", _NEWLINES.sub("\n", text)).lstrip("\ufeff")
     if subtype == "plain" and (_param(part, "format") or "").lower() == "flowed":
         text = _unflow(text, (_param(part, "delsp") or "").lower() == "yes")
+    if subtype == "plain" and _HTML_DOCUMENT.match(text):
+        walk.defects.append("HtmlAsPlain")
+        return "html", text
     return subtype, text
 
 

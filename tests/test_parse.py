@@ -63,6 +63,23 @@ def test_html_only_reply_is_readable_text_without_quote_or_script() -> None:
     assert "HtmlOnly" in p.defects
 
 
+@pytest.mark.parametrize("ctype", ["text/plain; charset=utf-8", None])
+def test_html_document_sent_as_plain_text_is_read_as_html(ctype: str | None) -> None:
+    body = ('<?xml version="1.0" encoding="UTF-8"?>\n<HTML><head><style>p {margin:0}</style></head>'
+            '<body><div>Slept a little better.</div><div>Thanks,</div></body></html>')
+    raw = msg(body, ctype=ctype) if ctype else msg(body).replace(b"Content-Type: text/plain; charset=utf-8\r\n", b"")
+    p = parse_message(raw)
+    assert p.text.startswith("Slept a little better.")
+    assert "<" not in p.text and "margin" not in p.text
+    assert "HtmlAsPlain" in p.defects
+
+
+def test_plain_text_that_mentions_html_stays_plain() -> None:
+    p = parse_message(msg("I wrote <html> on the whiteboard at work, long story.\n<b>not bold</b>"))
+    assert p.text == "I wrote <html> on the whiteboard at work, long story.\n<b>not bold</b>"
+    assert "HtmlAsPlain" not in p.defects
+
+
 @pytest.mark.parametrize("name", ["gmail_alternative.eml", "apple_mail.eml", "android_gmail.eml", "yahoo.eml"])
 def test_html_alternative_alone_gives_same_words_as_plain(name: str) -> None:
     raw = (MAIL / name).read_bytes().replace(b"Content-Type: text/plain", b"Content-Type: text/x-unused")
