@@ -306,6 +306,12 @@ class _Normaliser:
         # runs of word characters more than its words (see _run).  Bounded: past the bound, always ask.
         self.mixed: set[str] = {w for rep in bigrams.values() for w in rep if _MIXED_RE.search(w)}
         self.mixed_unknown = False
+        # Slang verbs that mean killing oneself when no object follows ("i want to unalive" -> "i want to kill
+        # myself") and killing whoever follows otherwise ("unalive him" -> "kill him"): raw word -> words
+        # when bare; ``objects``: the words (normalised) after which the plain mapping stands.
+        self.reflexive: dict[str, tuple[str, ...]] = {}
+        self.objects: frozenset[str] = frozenset()
+        self.others: frozenset[str] = frozenset()  # someone else as the subject: the verb stays plain
 
     # -- single tokens ---------------------------------------------------------------------------
     def word(self, raw: str) -> tuple[str, ...]:
@@ -422,12 +428,14 @@ class _Normaliser:
                 i = max(j, i + 1)
         get = self._cache.get
         outs = [get(r) or self.word(r) for r in raws]
+        if self.reflexive and not self.reflexive.keys().isdisjoint(raws):
+            self._reflexive(raws, outs)
         words = list(chain.from_iterable(outs))
         if len(words) == len(raws) and () not in outs:
             spans = rspans  # one word per token: the usual case
         else:
             spans = [sp for o, sp in zip(outs, rspans, strict=True) for _ in o]
-        self._join_pairs(words, spans)
+        self._join_pairs(words, spans, outs)
         return words, spans
 
     def words(self, folded: str) -> list[str]:
@@ -436,23 +444,51 @@ class _Normaliser:
         if _singles(raws) >= 3 and _SPELLED_RE.search(folded):
             return self.tokens(folded)[0]  # letters spelled out: joining them looks at the spans
         get = self._cache.get
-        words = list(chain.from_iterable([get(r) or self.word(r) for r in raws]))
-        self._join_pairs(words)
+        outs = [get(r) or self.word(r) for r in raws]
+        if self.reflexive and not self.reflexive.keys().isdisjoint(raws):
+            self._reflexive(raws, outs)
+        words = list(chain.from_iterable(outs))
+        self._join_pairs(words, None, outs)
         return words
 
-    def _join_pairs(self, words: list[str], spans: list[tuple[int, int]] | None = None) -> None:
+    def _reflexive(self, raws: list[str], outs: list[tuple[str, ...]]) -> None:
+        """A bare reflexive slang verb ("i want to unalive", "unalive thoughts") reads as its reflexive
+        form ("kill myself"); followed by an object ("unalive him", "unalive myself") it keeps its plain
+        mapping ("kill")."""
+        for t, r in enumerate(raws):
+            rep = self.reflexive.get(r)
+            if rep is None:
+                continue
+            nxt = outs[t + 1] if t + 1 < len(outs) else ()
+            if nxt and nxt[0] in self.objects:
+                continue
+            # The nearest subject before it: someone else's ("my friend wants to unalive") stays plain.
+            who = next((w for o in reversed(outs[:t]) for w in reversed(o)
+                        if w in ("i", "me", "myself") or w in self.others), "i")
+            if who not in self.others:
+                outs[t] = rep
+
+    def _join_pairs(self, words: list[str], spans: list[tuple[int, int]] | None,
+                    outs: list[tuple[str, ...]]) -> None:
         """Two-word slang and split words, in place: "my self" -> "myself", "sewer slide" -> "suicide"
-        (a pair's span covers both words).  Each word with the next is looked up in C first."""
+        (a pair's span covers both words).  Each word with the next is looked up in C first.  ``outs``: the
+        words of each raw token.  The first word of a token that became several ("sh" -> "self harm") is not
+        joined with the word before it: "my sh" is "my self harm", not "myself harm"."""
         if (self._bigram_firsts.isdisjoint(words)
                 or self._bigram_keys.isdisjoint(zip(words, words[1:], strict=False))):
             return
+        # per word: its token, and whether that token became more than one word
+        tok = [t for t, o in enumerate(outs) for _ in o]
+        multi = [len(o) > 1 for o in outs for _ in o]
         i = 0
         while i < len(words) - 1:
             rep = self.bigrams.get((words[i], words[i + 1]))
-            if rep is None:
+            if rep is None or (tok[i] != tok[i + 1] and multi[i + 1]):
                 i += 1
                 continue
             words[i:i + 2] = list(rep)
+            tok[i:i + 2] = [tok[i]] * len(rep)
+            multi[i:i + 2] = [False] * len(rep)
             if spans is not None:
                 spans[i:i + 2] = [(spans[i][0], spans[i + 1][1])] * len(rep)
             i += len(rep)
@@ -1110,10 +1146,12 @@ class _Context:
     third_person: frozenset[str]
     agents: frozenset[str]
     media: re.Pattern[str]
+    not_media: re.Pattern[str]  # a media word in another use, matched at the word: "shows up", "bad news"
     reported: _Rx
     past: _Rx
     recent: _Rx
     resolved: _Rx
+    recent_event: _Rx  # a harm dated recently ("last night", "yesterday"): overrides a resolved marker
     relapse: _Rx
     past_act: _Rx  # a finished act in the flagged sentence ...
     resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a better place now")
@@ -1123,6 +1161,10 @@ class _Context:
     affirm_same: _Rx
     negation_window: int = 6
     agent_window: int = 6
+    # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
+    # cutting", "without any thought of suicide"), not a later verb ("went out without a coat hoping to die").
+    phrase_negators: frozenset[str] = frozenset()
+    phrase_negator_reach: int = 3
     # The negation's needs cut to their longest piece without a space: those survive pseudo-negations
     # being blanked out (blanking only adds spaces), so no piece in the text means no negation after it.
     negation_pieces: _Needs = None
@@ -1293,7 +1335,16 @@ def _build_normaliser(data: Mapping[str, Any], triggers: set[str]) -> _Normalise
                 bigrams[(src[0], src[1])] = rep
             else:
                 raise LexiconError(f"{where}.{key}: {k!r} has more than two words (write a rule instead)")
-    return _Normaliser(vocab, direct, bigrams, set(fuzzy) | set(strong))
+    norm = _Normaliser(vocab, direct, bigrams, set(fuzzy) | set(strong))
+    table = data.get("reflexive", {})
+    if not isinstance(table, dict):
+        raise LexiconError(f"{where}: 'reflexive' must be a table of \"word\" = \"replacement\"")
+    norm.objects = frozenset(_strlist(data.get("reflexive_objects"), where, "reflexive_objects"))
+    for k, v in table.items():
+        if not isinstance(v, str) or len(k.split()) != 1:
+            raise LexiconError(f"{where}.reflexive: {k!r} must be one word with a string value")
+        norm.reflexive[k.strip().lower()] = tuple(v.strip().lower().split())
+    return norm
 
 
 def _build_context(data: Mapping[str, Any]) -> _Context:
@@ -1322,10 +1373,12 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         third_person=frozenset(words("third_person")),
         agents=frozenset(words("agents")),
         media=re.compile(_words_regex(media)),
+        not_media=rx("not_media"),
         reported=_Rx.of(rx("reported_speech")),
         past=_Rx.of(rx("past")),
         recent=_Rx.of(rx("recent")),
         resolved=_Rx.of(rx("resolved")),
+        recent_event=_Rx.of(rx("recent_event")),
         relapse=_Rx.of(rx("relapse")),
         past_act=_Rx.of(rx("past_act")),
         resolved_next=_Rx.of(rx("resolved_next")),
@@ -1335,6 +1388,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         affirm_same=_Rx.of(rx("affirm_same")),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
+        phrase_negators=frozenset(words("phrase_negators")),
+        phrase_negator_reach=int(data.get("phrase_negator_reach", 3)),
         negation_pieces=pieces if pieces and "" not in pieces else None,
         media_words=(frozenset(w.strip() for w in media)
                      if all(_PLAIN_WORDS_RE.fullmatch(w.strip()) for w in media if w.strip()) else None),
@@ -1366,6 +1421,7 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
         for t in r.triggers:
             index.setdefault(t, []).append(i)
     norm = _build_normaliser(norm_data, triggers)
+    norm.others = frozenset(_strlist(ctx_data.get("third_person"), "lexicon [context]", "third_person")) - _POSSESSIVES
     rule_index: dict[str, list[int]] = {}
     mod_index: dict[str, list[int]] = {}
     for i, r in enumerate(rules):
@@ -1454,6 +1510,9 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
     for base, full in _NT_BASE.items():
         if full in needed:
             prod[full].add(base)
+    for raw, rep in norm.reflexive.items():
+        for w in needed.intersection(rep):
+            prod[w].add(raw)
     for raw, ws in (("t", ("not",)), ("s", ("is", "us"))):
         for w in needed.intersection(ws):
             prod[w].add(raw)
@@ -1701,15 +1760,149 @@ def _window(words: list[str], i0: int, ctx: _Context) -> list[str]:
 _WRITER = frozenset(("i", "me", "myself"))
 
 
-def _media(before: list[str], ctx: _Context) -> str | None:
-    """A film, book, news story ... before the match, with the writer not the subject after it."""
+# A clause after the media word still speaks of it when it starts with one of these ("a film last night, it
+# was about ...", "... and the discussion about ...") or lists its topics ("an episode on men and suicide").
+_MEDIA_BACKREF = frozenset(("it", "its", "which", "where", "this", "that", "the", "a", "an", "there", "these",
+                            "those", "they", "about"))
+_MEDIA_TOPIC = frozenset(("about", "on", "of", "called", "titled", "where", "with", "featuring"))
+
+
+# Someone else's words that are not the subject of what follows (see _subject_like).
+_POSSESSIVES = frozenset(("his", "her", "their", "its"))
+_OBJECTS = frozenset(("him", "her", "them"))
+# Verbs whose object is the subject of what follows ("I watched him cut himself", "found her taking ...").
+_SMALL_CLAUSE = frozenset(("saw", "see", "seen", "seeing", "watched", "watch", "watching", "heard", "hear", "found",
+                           "find", "finding", "helped", "help", "made", "make", "let", "caught", "noticed", "imagine",
+                           "imagined", "picture", "pictured", "picturing", "want", "wanted", "told", "asked", "begged"))
+_OBJECT_PREPS = frozenset(("with", "from", "for", "behind", "near", "beside", "past", "at", "into", "onto"))
+_DETS = frozenset(("my", "the", "a", "an", "our", "his", "her", "their", "your", "this", "that"))
+
+
+def _subject_like(before: list[str], k: int, ctx: _Context, matched: list[str]) -> bool:
+    """Whether someone else's word ``before[k]`` (the nearest one before the match) can be the one doing
+    what the match says.  Not when it is only a possession or an object in an earlier clause: "I took my
+    boyfriend's razor into the shower and cut my hip", "I fed her at 3am and then stood staring at my
+    pills", "after the argument with my girlfriend and scratched my wrist", "I'll wait for him ... and make
+    him bleed"; nor the owner of the means the match names ("lined up all her old pills").  Directly before
+    the match it is ("her overdose", "my friend's suicide attempt", "I watched him cut"), and so after "saw",
+    "watched", "told" ... ("I saw her take the pills"), or with a relative clause ("my friend who ...")."""
+    last = len(before) - 1
+    w = before[k]
+    nxt = before[k + 1] if k < last else None
+    prev = before[k - 1] if k > 0 else ""
+    if k == last or nxt in ("who", "that", "which"):
+        return True
+    if nxt == "'s":
+        if k + 2 <= last and before[k + 2] in _AUX:
+            return True  # "my husband's been talking about ..." ('s = has / is)
+        rest = before[k + 2:]
+    elif w in _POSSESSIVES and not (w == "her" and (nxt in _NOT_AFTER_POSSESSIVE or nxt in ctx.boundaries
+                                                    or prev in _SMALL_CLAUSE)):
+        rest = before[k + 1:]
+        if not _NP_LINKS.isdisjoint(rest[:3]):
+            return True  # the match is in the possessed phrase: "her recovery from anorexia and self-harm"
+    elif w in _OBJECTS:
+        if prev in _SMALL_CLAUSE:
+            return True
+        rest = before[k + 1:]
+    elif prev in _OBJECT_PREPS or (prev in _DETS and k > 1 and before[k - 2] in _OBJECT_PREPS):
+        rest = before[k + 1:]
+    else:
+        return True
+    if not _MEANS_WORDS.isdisjoint((rest + matched)[:3]):
+        return False  # the owner of the means: "her old pills"
+    return not any(x in ctx.boundaries for x in rest)  # in an earlier clause, not the subject of the match
+
+
+_NOT_AFTER_POSSESSIVE = frozenset((
+    "a", "an", "the", "my", "this", "that", "at", "to", "in", "on", "into", "for", "with", "from", "up", "out", "back",
+    "off", "down", "over", "again", "about", "i", "it", "he", "she", "they", "we", "you", "is", "was", "and", "or",
+))
+_NP_LINKS = frozenset(("of", "from", "about", "with", "for", "on"))
+_AUX = frozenset(("been", "got", "gone", "going", "just", "always", "never", "not", "had", "started", "done", "said",
+                  "told", "tried", "taken", "having", "doing", "being", "still", "now", "really", "also", "back",
+                  "finally", "a", "an", "the", "so", "very", "in", "on", "at", "out", "off", "here", "there"))
+_MEANS_WORDS = frozenset(("pills", "tablets", "meds", "medication", "medicine", "painkillers", "prescription",
+                          "insulin", "razor", "razors", "blade", "blades", "knife", "knives", "rope", "belt", "gun",
+                          "pistol", "rifle", "shotgun", "vodka", "whisky", "gin", "morphine", "sleeping"))
+
+
+_NO_AGENT = "no agent: nobody named as the one doing it"
+_NOT_NAMES = frozenset((
+    "i", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
+    "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
+    "christmas", "easter", "god", "jesus", "english", "british", "ok", "okay", "tv", "uni", "nhs", "a",
+))
+_PLACE_WORDS = frozenset(("the", "at", "in", "on", "to", "from", "into", "near", "outside", "inside", "by"))
+
+
+def _named(words: list[str], spans: list[tuple[int, int]], original: str, i0: int, ctx: _Context) -> bool:
+    """A person named in the clause before word ``i0`` ("during the row Liam grabbed my throat"): a
+    capitalised word that is not the sentence's first, a day, a month or a place after "at", "in" ...
+    (names are lower-cased with everything else in the normalised words)."""
+    j = i0
+    while j > 0 and words[j - 1] not in ctx.boundaries and i0 - j < ctx.agent_window:
+        j -= 1
+    lead = len(original) - len(original.lstrip())
+    for k in range(j, i0):
+        a, b = spans[k]
+        raw = original[a:b]
+        if (a > lead and len(raw) > 1 and raw[0].isupper() and raw[1:].islower() and words[k].isalpha()
+                and words[k] not in _NOT_NAMES and (k == 0 or words[k - 1] not in _PLACE_WORDS)):
+            return True
+    return False
+
+
+_COORDINATION = frozenset((",", "and", "then"))
+# A clause with one of these has a subject of its own ("... and it threw me", ", which touched me").
+_OWN_SUBJECT = frozenset(("it", "this", "that", "which", "who", "we", "you", "there", "what"))
+
+
+def _shared_subject(words: list[str], j: int, ctx: _Context, clauses: int = 1) -> str | None:
+    """The subject a clause starting at word ``j`` shares with the clauses before it when it has none of
+    its own ("my wife screams at me, throws things at me", "they pulled me out and kicked me"): the
+    nearest agent or "i" going back over clauses joined by a comma, "and" or "then" (None: neither)."""
+    for _ in range(clauses):
+        if j <= 0 or words[j - 1] not in _COORDINATION:
+            return None
+        while j > 0 and words[j - 1] in _COORDINATION:
+            j -= 1
+        k = j
+        while k > 0 and words[k - 1] not in ctx.boundaries:
+            k -= 1
+        for w in reversed(words[k:j]):
+            if w in ctx.agents:
+                return w
+            if w in ("i", "we"):
+                return "i"
+        j = k
+    return None
+
+
+def _media(before: list[str], matched: list[str], ctx: _Context) -> str | None:
+    """A film, book, news story ... before the match, in the match's clause (or referred back to: "a film
+    last night, it was about ..."), used as a noun (not "he shows up", "bad news"), with the writer not
+    the subject after it."""
     plain = ctx.media_words
     if plain is not None and plain.isdisjoint(before):
         return None
     for k in range(len(before) - 1, -1, -1):
         if (before[k] in plain) if plain is not None else ctx.media.fullmatch(before[k]):
-            if not _WRITER.isdisjoint(before[k + 1:]):
+            after = before[k + 1:]
+            if not _WRITER.isdisjoint(after) or "i" in matched:
                 return None
+            lead = " ".join(before[max(0, k - 2):k])
+            at = len(lead) + 1 if lead else 0
+            near = " ".join(before[max(0, k - 2):k + 4] + matched[:3])
+            if any(m.start() <= at < m.end() for m in ctx.not_media.finditer(near)):
+                continue  # another use of the word: "he shows up", "bad news", "long story short"
+            ends = [j for j, w in enumerate(after) if w in ctx.boundaries]
+            if ends:
+                nxt = after[ends[-1] + 1] if ends[-1] + 1 < len(after) else (matched[0] if matched else "")
+                topics = after[0] in _MEDIA_TOPIC and all(after[j] in ("and", "or") for j in ends)
+                if nxt not in _MEDIA_BACKREF and not topics:
+                    # another clause: "I got bad news and want to die", "watched a film and then ..."
+                    return None
             return f"media: {before[k]}"
     return None
 
@@ -1754,6 +1947,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     matched = words[i0:i1]
     if rule.negatable:
         scope = clause
+        if matched and matched[0] in ctx.subjects:
+            scope = []  # the match starts its own clause ("... without notice again i am going to ...")
         for k in range(len(scope) - 1, -1, -1):
             if scope[k] in ctx.subjects:
                 scope = scope[k + 1:]
@@ -1761,33 +1956,41 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         scope = scope[-ctx.negation_window:]
         # The clause before the match, and the match itself ("would never hit my kids"); phrases whose
         # negation word belongs to the risk phrase ("never wake up", "don't feel safe") are blanked.
-        s = " ".join(scope + [","] + matched)
+        # (blanked over the scope and the match together: "not going to | know what hit him"; a comma
+        # then marks where the match starts, for prepositional negators)
+        s = " ".join(scope + matched)
         if ctx.negation_pieces is None or _contains_any(s, ctx.negation_pieces):
-            nm = ctx.negation.search(ctx.pseudo_negation.sub(" ", s))
+            cut = len(" ".join(scope))
+            s = ctx.pseudo_negation.sub(lambda m: " " * len(m.group()), s)
+            nm = _negation(ctx, s[:cut] + " , " + s[cut:].lstrip(" ") if scope else " , " + s)
             if nm:
-                return f"negation: {nm.group()}", notes
+                return f"negation: {nm}", notes
     before = words[:i0]
     if rule.person == "first":
         if _WRITER.isdisjoint(matched):
             # The nearest subject before the match decides: "i" is the writer; possessives and
             # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
-            for w in reversed(before):
+            for k in range(len(before) - 1, -1, -1):
+                w = before[k]
                 if w in ("i", "myself"):
                     break
-                if w in ctx.third_person:
+                if w in ctx.third_person and _subject_like(before, k, ctx, matched):
                     return f"someone else: {w}", notes
-        media = _media(before, ctx)
+        media = _media(before, matched, ctx)
         if media:
             return media, notes
     elif rule.person == "agent":
         near = [w for w in clause[-ctx.agent_window:]] + matched
         if not any(w in ctx.agents for w in near):
-            return "idiom: no person as the one doing it", notes
-        media = _media(before, ctx)
+            who = ("i" if "i" in clause else None if not _OWN_SUBJECT.isdisjoint(clause)
+                   else _shared_subject(words, i0 - len(clause), ctx))
+            if who is None or who == "i":
+                return ("no agent: the writer is the one doing it" if who == "i" else _NO_AGENT), notes
+        media = _media(before, matched, ctx)
         if media:
             return media, notes
     else:
-        media = _media(before, ctx)
+        media = _media(before, matched, ctx)
         if media:
             return media, notes
     # Quoted speech by someone else: '... she said "I want to die" ...'
@@ -1817,8 +2020,60 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
         else:
-            return f"resolved: {sm.group().strip()}", notes
+            # A harm dated recently ("clean for two years but I cut myself yesterday") is back, not resolved.
+            if "recent_event" not in memo:
+                memo["recent_event"] = ctx.recent_event.search(ctx.resolved.rx.sub(" ", norm))
+            if ev := memo["recent_event"]:
+                notes.append(f"recent: {ev.group().strip()} (despite: {sm.group().strip()})")
+            else:
+                return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+_ADVERBS = frozenset(("ever", "even", "once", "really", "so", "much", "actually", "just", "properly", "even once"))
+_DETERMINERS = frozenset(("a", "an", "the", "my", "any", "some", "one", "all", "those", "these", "that", "this",
+                          "his", "her", "their", "your", "our", "single"))
+_ING_NOUNS = frozenset(("thing", "anything", "something", "nothing", "everything", "morning", "evening", "ceiling",
+                        "building", "wedding", "sibling", "spring", "string", "during", "bring", "king", "ring",
+                        "sting", "wing", "swing", "sling", "clothing", "earring", "earrings", "warning"))
+
+
+_LINKS = frozenset(("about", "of", "to", "on", "into", "from", "for", "and", "or", "in"))
+
+
+def _gerund(w: str) -> bool:
+    return len(w) > 4 and w.endswith("ing") and w not in _ING_NOUNS
+
+
+def _negation(ctx: _Context, s: str) -> str | None:
+    """The negator that negates the match in ``s`` (the scope before the match, " , ", then the match, with
+    pseudo-negations blanked), or None.  A prepositional negator ("without") negates only a match inside
+    its own phrase: within ``phrase_negator_reach`` words of it, and not past a noun that a participle
+    follows ("without a coat hoping to die": the participle starts a phrase of its own)."""
+    for nm in ctx.negation.rx.finditer(s):
+        neg = nm.group()
+        if neg not in ctx.phrase_negators:
+            return neg
+        gap_text, comma, match_text = s[nm.end():].partition(" , ")
+        if not comma:
+            return neg  # inside the match itself ("six months without hurting myself")
+        gap = gap_text.split()
+        if len(gap) > ctx.phrase_negator_reach:
+            continue
+        phrase = gap + match_text.split()
+        k = 0
+        while k < len(phrase) and phrase[k] in _ADVERBS:
+            k += 1
+        if k < len(phrase) and not _gerund(phrase[k]):
+            while k < len(phrase) and phrase[k] in _DETERMINERS:
+                k += 1
+        # A participle after the phrase's noun or gerund starts another phrase ("without a coat hoping to
+        # die", "without saying goodbye hoping ..."); one after "about", "of", "to" ... belongs to it
+        # ("without any thought of hurting myself", "without even thinking about killing myself").
+        if any(_gerund(w) and phrase[j - 1] not in _LINKS for j, w in enumerate(phrase[:len(gap) + 1]) if j > k):
+            continue
+        return neg
+    return None
 
 
 def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str,
@@ -2118,6 +2373,8 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                         p.search(folded) for p in rule.entry_requires):
                     discount = "context: nothing elsewhere in the entry supports this reading"
                 spans = _spans(lex, got, folded, sent.start, sent.end)
+                if discount == _NO_AGENT and _named(words, spans, original, i0, ctx):
+                    discount = None
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))

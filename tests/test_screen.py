@@ -349,3 +349,86 @@ def test_words_are_the_words_of_tokens():
     for k, t in enumerate(texts):
         folded = _fold(t)
         assert LEX.norm.words(folded) == LEX.norm.tokens(folded)[0], k
+
+
+# -- context: false discounts (a negation, a media word, a someone-else word, a history marker that does
+# -- not belong to the risk the match reports) ------------------------------------------------------------
+
+def _reasons(s: Screening) -> list[str]:
+    return [f.context[0] for f in s.discounted]
+
+
+@pytest.mark.parametrize("text,category", [
+    # "without" negates its own phrase only
+    ("I walked home without a jacket hoping to die.", "self"),
+    ("I went a week without breakfast wanting to kill myself.", "self"),
+    ("I left without saying goodbye hoping I would die tonight.", "self"),
+    ("if my landlord tries come in my crib without notice again imma put hands on him", "others"),
+    # a media word in another use, or in an earlier clause with the writer acting after it
+    ("I got bad news today and want to die.", "self"),
+    ("I went to play football and then cut myself.", "self"),
+    ("Long story short, want to kill myself.", "self"),
+    ("I keep the bat by the door now. The next time he shows up, he won't walk away from it.", "others"),
+    ("She posts my timetable on her story and followed me home.", "danger"),
+    # slang
+    ("I thought about my sh again.", "self"),
+    ("i want to unalive", "self"),
+    ("having unalive thoughts again", "self"),
+    ("i might just unalive", "self"),
+    ("going to unalive him", "others"),
+    # a recent harm despite a resolved marker; "behind me" as a place
+    ("I was clean for two years but I cut myself yesterday.", "self"),
+    ("The man stood right behind me and said he would kill me.", "danger"),
+    # the one doing it: named, or the subject of the clause before ("..., throws things at me")
+    ("My wife screams at me, throws things at me, and I'm scared.", "danger"),
+    ("Last night during the row Liam grabbed my throat.", "danger"),
+    ("When I said no they pulled me out and kicked me.", "danger"),
+    # someone else's possession or object is not the subject of what follows
+    ("Took my boyfriend's razor into the shower and cut my hip.", "self"),
+    ("When I got back I lined up all her old pills and a bottle of vodka.", "self"),
+    ("I'll wait for him behind the sports hall and make him bleed.", "others"),
+    # an hour, a pregnancy, a changed belief are not history
+    ("At 3 am I wanted to kill myself.", "self"),
+    ("He kneed me in the stomach when I was 20 weeks gone.", "danger"),
+    ("He says he'll end me. I used to think it was just an expression.", "danger"),
+    ("I used to think it was just an expression but he says he'll end me.", "danger"),
+    # negations that belong to something else
+    ("Not eating is my way of hurting myself.", "self"),
+    ("I've been planning to kill myself for a while.", "self"),
+])
+def test_context_does_not_discount_real_risk(text, category):
+    s = _one(text)
+    assert any(f.category == category for f in s.flags), _reasons(s)
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("Three months without hurting myself.", "negation"),
+    ("I went to bed without any thoughts of suicide.", "negation"),
+    ("I made it through the day without even thinking about killing myself.", "negation"),
+    ("We watched a documentary about suicide.", "media"),
+    ("Watched a film tonight, it was about suicide.", "media"),
+    ("The podcast episode on men and suicide was good.", "media"),
+    ("After her overdose I stayed with her.", "someone else"),
+    ("My friend's suicide attempt shook me.", "someone else"),
+    ("I was talking to my friend who wants to die.", "someone else"),
+    ("My husband's been talking about not wanting to be here.", "someone else"),
+    ("At 15 I tried to kill myself.", "past"),
+    ("I tried to unalive last year.", "past"),
+    ("Self harm is behind me now.", "resolved"),
+    ("The shelf fell and hit my head.", "no agent: nobody"),
+    ("I scalded my hand with boiling water.", "no agent: the writer"),
+])
+def test_context_still_discounts(text, reason):
+    s = _one(text)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith(reason) for r in _reasons(s)), _reasons(s)
+
+
+def test_slang_normalises_to_readable_words():
+    assert LEX.norm.words("my sh is worse") == ["my", "self", "harm", "is", "worse"]
+    assert LEX.norm.words("kys myself") == ["kill", "myself"]  # a two-word expansion may still join onward
+    assert LEX.norm.words("i want to unalive") == ["i", "want", "to", "kill", "myself"]
+    assert LEX.norm.words("unalive him") == ["kill", "him"]
+    assert LEX.norm.words("i want to unalive myself") == ["i", "want", "to", "kill", "myself"]
+    assert LEX.norm.words("my friend wants to unalive") == ["my", "friend", "wants", "to", "kill"]
+    assert not any(f.category == "self" for f in _one("my friend wants to unalive").flags)
