@@ -1824,6 +1824,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     if sm:
         if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
+        elif cm := _current(words, i0, i1, ctx):
+            notes.append(f"current: {cm} (despite: {sm.group().strip()})")
         else:
             return f"resolved: {sm.group().strip()}", notes
     return None, notes
