@@ -1154,7 +1154,10 @@ class _Context:
     recent_event: _Rx  # a harm dated recently ("last night", "yesterday"): overrides a resolved marker
     relapse: _Rx
     past_act: _Rx  # a finished act in the flagged sentence ...
-    resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a better place now")
+    resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a much better place now")
+    back_reference: _Rx  # a next sentence that dates the act ("That was twelve years ago.")
+    continuation: _Rx  # a fragment that goes on from the sentence before ("Pages of wanting to die.")
+    current: _Rx  # the writer's own present wish or plan, said with the match ("... but I want to die")
     hypothetical: _Rx
     question: _Rx
     affirm_next: _Rx
@@ -1382,6 +1385,9 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         relapse=_Rx.of(rx("relapse")),
         past_act=_Rx.of(rx("past_act")),
         resolved_next=_Rx.of(rx("resolved_next")),
+        back_reference=_Rx.of(rx("back_reference")),
+        continuation=_Rx.of(rx("continuation")),
+        current=_Rx.of(rx("current")),
         hypothetical=_Rx.of(rx("hypothetical")),
         question=_Rx.of(rx("quoted_question")),
         affirm_next=_Rx.of(rx("affirm_next")),
@@ -2013,12 +2019,16 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
         elif lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
+        elif cm := _current(words, i0, i1, ctx):
+            notes.append(f"current: {cm} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
     sm = _once(memo, "resolved", ctx.resolved, norm, runs)
     if sm:
         if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
+        elif cm := _current(words, i0, i1, ctx):
+            notes.append(f"current: {cm} (despite: {sm.group().strip()})")
         else:
             # A harm dated recently ("clean for two years but I cut myself yesterday") is back, not resolved.
             if "recent_event" not in memo:
@@ -2074,6 +2084,25 @@ def _negation(ctx: _Context, s: str) -> str | None:
             continue
         return neg
     return None
+
+
+def _current(words: list[str], i0: int, i1: int, ctx: _Context) -> str | None:
+    """The writer's present wish or plan that the match belongs to ("I want to die like I did at 15",
+    "years ago I was abused, and now I want to kill him"): the clause from the nearest subject before the
+    match, when that subject is the writer, said in the present (``current``).  None when the nearest
+    subject is someone else or the verb is in the past ("when I was 15 I wanted to die")."""
+    k = i0 - 1
+    while k >= 0 and words[k] not in ctx.subjects:
+        k -= 1
+    if k < 0:
+        if i1 > i0 and words[i0] == "i":
+            k = i0
+        else:
+            return None
+    if words[k] != "i":
+        return None
+    cm = ctx.current.match(" ".join(words[k:i1]))
+    return cm.group().strip() if cm else None
 
 
 def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str,
@@ -2385,24 +2414,49 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
 
 def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                    normed: dict[int, str], done: dict[int, _Normed]) -> None:
-    """A finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm
-    in a much better place now.") is history, unless the flagged sentence says it is recent or back."""
+    """History said over in a neighbouring sentence, unless the flagged sentence says it is recent or back:
+
+    - a finished act ("I tried to end my life at uni.") followed by a sentence saying it is over ("I'm in a
+      much better place now.") or dating it in the past ("That was twelve years ago.");
+    - a fragment that goes on from a sentence looking back ("Found my old diary from 2011. Pages of wanting
+      to die.")."""
     ctx = lex.ctx
     finished: dict[int, bool] = {}  # per sentence: a finished act, not said to be recent or back
+
+    def text(si: int) -> str:
+        s = sents[si]
+        return _normed(lex, done, si, folded, s.start, s.end).text
+
+    def dated_past(norm: str) -> re.Match[str] | None:
+        pm = ctx.past.search(norm)
+        return pm if pm and not ctx.recent.search(ctx.past.rx.sub(" ", norm)) else None
+
     for h in hits:
-        if h.discount is not None or h.sent + 1 >= len(sents):
+        if h.discount is not None:
+            continue
+        norm = normed.get(h.sent, "")
+        if ctx.recent.search(norm) or ctx.relapse.search(norm):
+            continue
+        if h.sent > 0 and ctx.continuation.match(norm):
+            pm = dated_past(text(h.sent - 1))
+            if pm:
+                h.discount = f"past (sentence before): {pm.group().strip()}"
+                continue
+        if h.sent + 1 >= len(sents):
             continue
         over = finished.get(h.sent)
         if over is None:
-            norm = normed.get(h.sent, "")
-            over = finished[h.sent] = bool(ctx.past_act.search(norm) and not ctx.recent.search(norm)
-                                           and not ctx.relapse.search(norm))
+            over = finished[h.sent] = bool(ctx.past_act.search(norm))
         if not over:
             continue
-        s = sents[h.sent + 1]
-        rm = ctx.resolved_next.search(_normed(lex, done, h.sent + 1, folded, s.start, s.end).text)
+        nxt = text(h.sent + 1)
+        if ctx.relapse.search(nxt):  # "I'm in a better place now but the urges are back."
+            continue
+        rm = ctx.resolved_next.search(nxt)
         if rm:
             h.discount = f"resolved (next sentence): {rm.group().strip()}"
+        elif ctx.back_reference.match(nxt) and (pm := dated_past(nxt)):
+            h.discount = f"past (next sentence): {pm.group().strip()}"
 
 
 def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,

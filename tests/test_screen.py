@@ -247,6 +247,72 @@ def test_resolved_history_is_still_discounted(text):
     assert not s.flags, [f.rule for f in s.flags]
 
 
+# -- past / resolved history, by how people mark that something is over --------------------------------------
+
+@pytest.mark.parametrize("text,reason", [
+    ("I overdosed at twenty-three and spent a week on a medical ward.", "past"),  # an age in words
+    ("My dad hit us when we were kids.", "past"),
+    ("I was fifteen when I tried to take my life, and I'm forty now.", "past"),
+    ("Self-harm was how I coped through sixth form.", "past"),
+    ("When my first marriage ended in the 90s I tried to take my life.", "past"),
+    ("My old journal from uni is full of wanting to die.", "past"),  # looking back at old writing
+    ("The anniversary of my overdose is next month.", "past"),
+    ("Forty years ago this month I tried to end my life.", "past"),  # "this month" dates the anniversary
+    ("Ten years ago a day like today would have had me wanting to die.", "past"),  # "like today" compares
+    ("I remember wishing I was dead during chemo.", "past"),
+    ("I was self-harming at uni but stopped when I got help.", "past"),
+    ("In the army I had thoughts of shooting myself, but that ended when I left.", "past"),
+    ("The last time I self-harmed was before my son was born.", "past"),
+    ("I mentioned my past hospitalisation for self-harm at the interview.", "past"),
+    ("Ten years self-harm free today.", "resolved"),
+    ("It's a year today since I last self harmed.", "resolved"),
+    ("It's three years since my psychotic episode, when I believed I had to walk into the sea.", "resolved"),
+    # the next sentence closes it: it says it is over, or dates it
+    ("I tried to hang myself. That was 15 years ago.", "past (next sentence)"),
+    ("After my mum died I took too many pills one night. That was 2012, and I've been well since.",
+     "past (next sentence)"),
+    ("At uni I took an overdose and ended up in A&E. Now I volunteer on that hospital's helpline.",
+     "resolved (next sentence)"),
+    ("Last time I saw them I'd just come out of hospital after my overdose. Different person now.",
+     "resolved (next sentence)"),
+    # a fragment goes on from the sentence before that looks back
+    ("Found my old diary from 2011 while clearing the loft. Pages of wanting to die.", "past (sentence before)"),
+])
+def test_past_and_resolved_history_is_discounted(text, reason):
+    s = _one(text)
+    assert not s.flags, [(f.rule, f.match) for f in s.flags]
+    assert any(c.startswith(reason) for f in s.discounted for c in f.context), [f.context for f in s.discounted]
+
+
+@pytest.mark.parametrize("text", [
+    # a present wish or plan alongside the history
+    "I want to die like I did when I was 15.",
+    "Years ago I was abused, and now I want to kill him.",
+    "There was a time I'd have said no, but I do want to die.",
+    "My dad abused me as a kid and I've started planning how to hurt him.",
+    "I've been clean for three years but I want to cut so badly.",
+    # recent, back, or not a past marker at all
+    "It's the anniversary of my overdose and I want to do it again.",
+    "I tried to hang myself. That was last week.",
+    "I cut myself. That was last night.",
+    "I wanted to kill myself at uni. I'm in a better place now but the thoughts are back.",
+    "Back when I was drinking I wanted to die, and I feel the same now.",
+    "He kneed me in the stomach when I was 20 weeks pregnant.",  # not an age
+    "I'm going to take all the pills at 3 am.",  # a time, not an age
+    "He followed me to the bus stop and stood right behind me.",  # "behind me" is a place here
+    "I cut my arm again last night, right over my old self-harm scars.",
+])
+def test_current_risk_alongside_history_still_flags(text):
+    s = _one(text)
+    assert s.flags, [f.context for f in s.discounted]
+
+
+def test_a_relapse_needs_a_count_before_without():
+    # "broke my arm without shaking" is not "broke my streak": the past still discounts via the next sentence
+    s = _one("I can talk about the time my ex broke my arm without shaking now. That was eleven years ago.")
+    assert not s.flags and any("next sentence" in c for f in s.discounted for c in f.context)
+
+
 @pytest.mark.parametrize("text,category", [
     ("Honestly my parents would manage fine if I was gone.", "self"),
     ("I keep wishing I could just cease to exist.", "self"),
