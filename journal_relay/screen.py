@@ -1158,6 +1158,10 @@ class _Context:
     back_reference: _Rx  # a next sentence that dates the act ("That was twelve years ago.")
     continuation: _Rx  # a fragment that goes on from the sentence before ("Pages of wanting to die.")
     current: _Rx  # the writer's own present wish or plan, said with the match ("... but I want to die")
+    current_same: _Rx  # ... or later in the sentence, about the same harm ("... and I'm planning another")
+    never_again: _Rx  # "again" said of what will not happen: not a recent marker ("I'll never do that again")
+    habitual: _Rx  # a present, repeated harm over the match ("he hits me every week")
+    threat_continues: _Rx  # the person who hurt the writer is free, near or in touch ("he's out of prison now")
     hypothetical: _Rx
     question: _Rx
     affirm_next: _Rx
@@ -1388,6 +1392,10 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         back_reference=_Rx.of(rx("back_reference")),
         continuation=_Rx.of(rx("continuation")),
         current=_Rx.of(rx("current")),
+        current_same=_Rx.of(rx("current_same")),
+        never_again=_Rx.of(rx("never_again")),
+        habitual=_Rx.of(rx("habitual")),
+        threat_continues=_Rx.of(rx("threat_continues")),
         hypothetical=_Rx.of(rx("hypothetical")),
         question=_Rx.of(rx("quoted_question")),
         affirm_next=_Rx.of(rx("affirm_next")),
@@ -2013,7 +2021,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     pm = _once(memo, "past", ctx.past, norm, runs)
     if pm:
         if "recent" not in memo:
-            memo["recent"] = ctx.recent.search(ctx.past.rx.sub(" ", norm))
+            memo["recent"] = ctx.recent.search(_not_again(ctx, ctx.past.rx.sub(" ", norm)))
         rm = memo["recent"]
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
@@ -2021,6 +2029,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
         elif cm := _current(words, i0, i1, ctx):
             notes.append(f"current: {cm} (despite past: {pm.group().strip()})")
+        elif hb := _habitual(norm, mstart, mend, ctx):
+            notes.append(f"habitual: {hb} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
     sm = _once(memo, "resolved", ctx.resolved, norm, runs)
@@ -2029,10 +2039,12 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
         elif cm := _current(words, i0, i1, ctx):
             notes.append(f"current: {cm} (despite: {sm.group().strip()})")
+        elif hb := _habitual(norm, mstart, mend, ctx):
+            notes.append(f"habitual: {hb} (despite: {sm.group().strip()})")
         else:
             # A harm dated recently ("clean for two years but I cut myself yesterday") is back, not resolved.
             if "recent_event" not in memo:
-                memo["recent_event"] = ctx.recent_event.search(ctx.resolved.rx.sub(" ", norm))
+                memo["recent_event"] = ctx.recent_event.search(_not_again(ctx, ctx.resolved.rx.sub(" ", norm)))
             if ev := memo["recent_event"]:
                 notes.append(f"recent: {ev.group().strip()} (despite: {sm.group().strip()})")
             else:
@@ -2090,19 +2102,52 @@ def _current(words: list[str], i0: int, i1: int, ctx: _Context) -> str | None:
     """The writer's present wish or plan that the match belongs to ("I want to die like I did at 15",
     "years ago I was abused, and now I want to kill him"): the clause from the nearest subject before the
     match, when that subject is the writer, said in the present (``current``).  None when the nearest
-    subject is someone else or the verb is in the past ("when I was 15 I wanted to die")."""
-    k = i0 - 1
-    while k >= 0 and words[k] not in ctx.subjects:
-        k -= 1
-    if k < 0:
-        if i1 > i0 and words[i0] == "i":
-            k = i0
-        else:
-            return None
-    if words[k] != "i":
+    subject is someone else or the verb is in the past ("when I was 15 I wanted to die").
+
+    Or a present plan later in the sentence about the same harm ("it's three years since my overdose and I'm
+    planning another", "I cut for years and I want to do it again"): a clause of the writer's after the match
+    whose present verb (``current``) is followed by the harm again (``current_same``: "another", "one more",
+    "do it again"), not by something else ("... and I want to talk about it")."""
+    if i1 > i0 and words[i0] in ctx.subjects:
+        k = i0  # the match holds its own subject ("... at 15 and | i am planning a second attempt")
+    else:
+        k = i0 - 1
+        while k >= 0 and words[k] not in ctx.subjects:
+            k -= 1
+    if k >= 0 and words[k] == "i":
+        cm = ctx.current.match(" ".join(words[k:i1]))
+        if cm:
+            return cm.group().strip()
+    for j in range(i1, len(words)):
+        if words[j] != "i":
+            continue
+        rest = " ".join(words[j:])
+        cm = ctx.current.match(rest)
+        if cm is None:
+            continue
+        after = rest[cm.end():].lstrip()
+        sm = ctx.current_same.match(after)
+        if sm:
+            return f"{cm.group().strip()} {sm.group().strip()}"
+    return None
+
+
+def _not_again(ctx: _Context, norm: str) -> str:
+    """``norm`` with "again" said of what will not happen blanked ("I'm never going to do that again"): it is not a
+    recent marker."""
+    return ctx.never_again.rx.sub(" ", norm) if ctx.never_again.search(norm) else norm
+
+
+def _habitual(norm: str, mstart: int, mend: int, ctx: _Context) -> str | None:
+    """A present, repeated harm said over the match ("he hits me every week", "he keeps hitting me",
+    "whenever he drinks he hits me"): a past marker elsewhere in the sentence does not make it history.  Only
+    where it overlaps the match ("my dad used to beat me, and he visits every week now" stays history)."""
+    if ctx.habitual.search(norm) is None:
         return None
-    cm = ctx.current.match(" ".join(words[k:i1]))
-    return cm.group().strip() if cm else None
+    for hm in ctx.habitual.rx.finditer(norm):
+        if hm.start() < mend and hm.end() > mstart:
+            return hm.group().strip()
+    return None
 
 
 def _once(memo: dict[str, re.Match[str] | None], key: str, rx: _Rx, norm: str,
@@ -2270,6 +2315,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
         _run(lex, lex.rule_index, si, sents[si], text, folded, hits, mods, normed, done)
     if not hits:
         return Screening(flags=()), entry
+    _threat_goes_on(hits, sents, folded, lex, normed, done)
     _resolved_next(hits, sents, folded, lex, normed, done)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
@@ -2412,6 +2458,33 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 hits.append(_Hit(rule, si, i0, i1, original[o0:o1], stripped, notes, discount, m.end()))
 
 
+def _threat_goes_on(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
+                    normed: dict[int, str], done: dict[int, _Normed]) -> None:
+    """A past act of violence against the writer is current when the threat goes on: the same sentence, the one
+    before or the one after says the person is free, near, in touch or still threatening (``threat_continues``:
+    "He broke my arm last year. He's out of prison now and he's been outside my flat.", "my ex hurt me last year
+    and he keeps texting that he'll finish it").  Only danger findings discounted by a past marker in their own
+    sentence; the rule's own requirements still apply."""
+    ctx = lex.ctx
+    for h in hits:
+        if h.discount is None or not h.discount.startswith("past: ") or h.rule.category != "danger":
+            continue
+        norm = normed.get(h.sent, "")
+        if h.rule.requires and not any(p.search(norm) for p in h.rule.requires):
+            continue
+        if h.rule.entry_requires and not any(p.search(folded) for p in h.rule.entry_requires):
+            continue
+        for si in (h.sent, h.sent - 1, h.sent + 1):
+            if not 0 <= si < len(sents):
+                continue
+            s = norm if si == h.sent else _normed(lex, done, si, folded, sents[si].start, sents[si].end).text
+            tm = ctx.threat_continues.search(ctx.past.rx.sub(" ", s))
+            if tm:
+                h.notes.append(f"continues: {tm.group().strip()} (despite {h.discount})")
+                h.discount = None
+                break
+
+
 def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                    normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """History said over in a neighbouring sentence, unless the flagged sentence says it is recent or back:
@@ -2429,13 +2502,13 @@ def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexico
 
     def dated_past(norm: str) -> re.Match[str] | None:
         pm = ctx.past.search(norm)
-        return pm if pm and not ctx.recent.search(ctx.past.rx.sub(" ", norm)) else None
+        return pm if pm and not ctx.recent.search(_not_again(ctx, ctx.past.rx.sub(" ", norm))) else None
 
     for h in hits:
         if h.discount is not None:
             continue
         norm = normed.get(h.sent, "")
-        if ctx.recent.search(norm) or ctx.relapse.search(norm):
+        if ctx.recent.search(_not_again(ctx, norm)) or ctx.relapse.search(norm) or ctx.habitual.search(norm):
             continue
         if h.sent > 0 and ctx.continuation.match(norm):
             pm = dated_past(text(h.sent - 1))
