@@ -307,6 +307,64 @@ def test_current_risk_alongside_history_still_flags(text):
     assert s.flags, [f.context for f in s.discounted]
 
 
+# -- past history vs current risk: habitual present, a threat that goes on, ages vs times, resolved durations,
+#    a present plan later in the sentence ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text,note", [
+    # a habitual present over the match
+    ("I was 15 when he first hit me and he hits me every week.", "habitual"),
+    ("Whenever he drinks he hits me, like he did when I was a kid.", "habitual"),
+    ("He used to shove me and now he keeps hitting me.", "habitual"),
+    ("My dad used to beat me and he has been hitting me again since Christmas.", "recent"),
+    ("I was 15 when he first hit me and he still hits me.", "recent"),
+    # a past act of violence whose threat goes on (same sentence, the one before or after)
+    ("My ex hurt me last year and he keeps texting that he'll finish it.", "continues"),
+    ("He broke my arm last year. He's out of prison now and he's been outside my flat.", "continues"),
+    ("My ex has found out where I'm living now. Last year he broke my wrist.", "continues"),
+    # a time is not an age
+    ("I took an overdose at 11 and I feel sick.", None),
+    ("I took an overdose at 15:30.", None),
+    # a few days is not a resolved history
+    ("It's two days since I last cut myself.", None),
+    ("I was clean for a few days but I cut myself.", None),
+    # a present plan later in the sentence, about the same harm
+    ("It's three years since my overdose and I'm planning another.", "current"),
+    ("I tried to kill myself at 15 and I'm thinking about a second attempt.", "current"),
+])
+def test_current_risk_is_not_history(text, note):
+    s = _one(text)
+    assert s.flags, [f.context for f in s.discounted]
+    if note:
+        assert any(c.startswith(note) for f in s.flags for c in f.context), [f.context for f in s.flags]
+
+
+@pytest.mark.parametrize("text", [
+    # a past habit, or a present habit of something else
+    "I used to hit myself whenever I made a mistake.",
+    "In my twenties I thought about killing myself every day.",
+    "When I was 15 my dad beat me every week.",
+    "My dad used to beat me, and he visits every week now.",
+    "My mum says he hit me every week when I was small.",
+    # the person who hurt the writer is not a threat now
+    "My dad hit us when we were kids. He's 80 now and in a home.",
+    "My ex used to hit me, but he's out of my life now.",
+    # ages stay ages
+    "I took an overdose at 15 and spent a week in hospital.",
+    "I overdosed at age 9.",
+    # long enough to be a resolved history
+    "It's 10 days since I last cut myself.",
+    "It's three weeks since I last cut myself.",
+    # "again" of what will not happen; a plan of something else
+    "I tried to end my life years ago and I'm not going to do that again.",
+    "I tried to end my life years ago and I will never do that again.",
+    "I overdosed at 15 and I want to talk about it.",
+    "I overdosed at 15 and I'm planning another trip.",
+])
+def test_history_stays_history(text):
+    s = _one(text)
+    assert not s.flags, [(f.rule, f.context) for f in s.flags]
+
+
 def test_a_relapse_needs_a_count_before_without():
     # "broke my arm without shaking" is not "broke my streak": the past still discounts via the next sentence
     s = _one("I can talk about the time my ex broke my arm without shaking now. That was eleven years ago.")
