@@ -1162,7 +1162,7 @@ class _Context:
     question: _Rx
     affirm_next: _Rx
     affirm_same: _Rx
-    # A danger match the writer does to their own body on purpose is read as self-harm (see _self_directed).
+    # A danger match the writer does to their own body on purpose is read as self-harm (see _by_writer).
     own_body: re.Pattern[str] = re.compile(r"(?!x)x")
     deliberate: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
@@ -1872,24 +1872,28 @@ _NO_AGENT = "no agent: nobody named as the one doing it"
 _WRITER_AGENT = "no agent: the writer is the one doing it"
 
 
-def _self_directed(words: list[str], i0: int, i1: int, norm: str, discount: str, ctx: _Context) -> bool:
-    """Whether a danger match with no one else doing it is the writer harming their own body on purpose
-    ("I scalded my hand with the kettle on purpose", "Scalded my arm under the hot tap on purpose"): the
-    object in the match is the writer's own body (``own_body``), the sentence says it was deliberate
-    (``deliberate``), and the doer is the writer, or nobody when the match opens the sentence (a diary's
-    dropped "I")."""
+def _by_writer(rule: Rule, words: list[str], i0: int, i1: int, norm: str, discount: str, ctx: _Context
+               ) -> Rule | None:
+    """The reading of a danger match that the writer does (the doer is the writer, or nobody when the match
+    opens the sentence: a diary's dropped "I"), or None.  Done to the writer's own body and said to be
+    deliberate (``own_body``, ``deliberate``), it is self-harm ("self.own_body": "I scalded my hand with the
+    kettle on purpose", "Scalded my arm under the hot tap on purpose"); done to someone the writer names
+    as theirs ("my son", "my mum"), it is harm the writer did ("others.by_writer": "I grabbed my son by the
+    throat", "Hit my daughter with the wooden spoon").  Made afresh each time (rare)."""
     if discount == _NO_AGENT and i0 > 0:
-        return False
-    if not ctx.own_body.search(" ".join(words[i0:i1])):
-        return False
-    return ctx.deliberate.search(norm) is not None
+        return None
+    matched = words[i0:i1]
+    if ctx.own_body.search(" ".join(matched)):
+        if ctx.deliberate.search(norm) is None:
+            return None
+        return replace(rule, id="self.own_body", category="self", kind="injury",
+                       description=f"the writer harming their own body on purpose (read from {rule.id})")
+    if any(w in ctx.agents and j > 0 and matched[j - 1] in ("my", "our") for j, w in enumerate(matched)):
+        return replace(rule, id="others.by_writer", category="others", kind="violence",
+                       description=f"the writer harming someone (read from {rule.id})")
+    return None
 
 
-def _as_self(rule: Rule) -> Rule:
-    """The self reading of a danger rule's match (see _self_directed): "self.own_body", of the same
-    severity.  (Made afresh each time: this is rare.)"""
-    return replace(rule, id="self.own_body", category="self", kind="injury",
-                   description=f"the writer harming their own body on purpose (read from {rule.id})")
 _NOT_NAMES = frozenset((
     "i", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
     "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
@@ -2072,7 +2076,10 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         if media:
             return media, notes
     elif rule.person == "agent":
-        near = [w for w in clause[-ctx.agent_window:]] + matched
+        # (a person the match names as the one it is done to is not the one doing it, "grabbed my son",
+        # unless a relative clause names the doer before it: "the babysitter who hurt my son")
+        near = clause[-ctx.agent_window:] + (matched if "who" in clause[-2:] else [
+            w for j, w in enumerate(matched) if not (j > 0 and matched[j - 1] in ("my", "our"))])
         if not any(w in ctx.agents for w in near):
             who = ("i" if "i" in clause else None if not _OWN_SUBJECT.isdisjoint(clause)
                    else _shared_subject(words, i0 - len(clause), ctx))
@@ -2550,9 +2557,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 spans = _spans(lex, got, folded, sent.start, sent.end)
                 if discount == _NO_AGENT and _named(words, spans, original, i0, ctx):
                     discount = None
-                if discount in (_WRITER_AGENT, _NO_AGENT) and rule.category == "danger" and _self_directed(
-                        words, i0, i1, norm, discount, ctx):
-                    rule, discount = _as_self(rule), None
+                if discount in (_WRITER_AGENT, _NO_AGENT) and rule.category == "danger":
+                    got_by_writer = _by_writer(rule, words, i0, i1, norm, discount, ctx)
+                    if got_by_writer is not None:
+                        rule, discount = got_by_writer, None
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
