@@ -1166,6 +1166,9 @@ class _Context:
     question: _Rx
     affirm_next: _Rx
     affirm_same: _Rx
+    # A danger match the writer does to their own body on purpose is read as self-harm (see _by_writer).
+    own_body: re.Pattern[str] = re.compile(r"(?!x)x")
+    deliberate: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
     agent_window: int = 6
     # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
@@ -1400,6 +1403,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         question=_Rx.of(rx("quoted_question")),
         affirm_next=_Rx.of(rx("affirm_next")),
         affirm_same=_Rx.of(rx("affirm_same")),
+        own_body=rx("own_body"),
+        deliberate=rx("deliberate"),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
         phrase_negators=frozenset(words("phrase_negators")),
@@ -1828,6 +1833,36 @@ def _subject_like(before: list[str], k: int, ctx: _Context, matched: list[str]) 
     return not any(x in ctx.boundaries for x in rest)  # in an earlier clause, not the subject of the match
 
 
+# Verbs that introduce what someone else says or thinks ("my brother says he'll regret it").
+_REPORTING = frozenset(("said", "says", "say", "told", "tells", "tell", "telling", "swore", "swears", "warned",
+                        "warns", "reckons", "reckoned", "thinks", "thought", "threatened", "promised", "promises",
+                        "texted", "wrote", "writes", "shouted", "screamed", "yelled", "saying", "keeps", "kept",
+                        "posted", "messaged", "believes", "claims", "claimed", "insists", "insisted"))
+
+
+def _own_subject(matched: list[str], ctx: _Context) -> bool:
+    """Whether the match begins with its own third-person subject ("he is going to get what is coming",
+    "that man deserves to die"): the rule then reads that person as the one the match is about."""
+    if not matched:
+        return False
+    first = matched[0]
+    if first in ("he", "she", "they", "someone", "somebody"):
+        return True
+    return first in ("that", "this", "the", "my") and len(matched) > 1 and matched[1] in ctx.third_person
+
+
+def _reports(before: list[str], k: int) -> bool:
+    """Whether someone else's word ``before[k]`` introduces what follows as their words or thoughts ("my
+    brother says ...", "she told me ...", "he's always saying ...")."""
+    for w in before[k + 1:k + 4]:
+        if w in _REPORTING:
+            return True
+        if w not in ("'s", "is", "has", "had", "was", "always", "just", "keeps", "kept", "also", "even",
+                     "never", "then", "once", "literally", "actually"):
+            return False
+    return False
+
+
 _NOT_AFTER_POSSESSIVE = frozenset((
     "a", "an", "the", "my", "this", "that", "at", "to", "in", "on", "into", "for", "with", "from", "up", "out", "back",
     "off", "down", "over", "again", "about", "i", "it", "he", "she", "they", "we", "you", "is", "was", "and", "or",
@@ -1842,6 +1877,31 @@ _MEANS_WORDS = frozenset(("pills", "tablets", "meds", "medication", "medicine", 
 
 
 _NO_AGENT = "no agent: nobody named as the one doing it"
+_WRITER_AGENT = "no agent: the writer is the one doing it"
+
+
+def _by_writer(rule: Rule, words: list[str], i0: int, i1: int, norm: str, discount: str, ctx: _Context
+               ) -> Rule | None:
+    """The reading of a danger match that the writer does (the doer is the writer, or nobody when the match
+    opens the sentence: a diary's dropped "I"), or None.  Done to the writer's own body and said to be
+    deliberate (``own_body``, ``deliberate``), it is self-harm ("self.own_body": "I scalded my hand with the
+    kettle on purpose", "Scalded my arm under the hot tap on purpose"); done to someone the writer names
+    as theirs ("my son", "my mum"), it is harm the writer did ("others.by_writer": "I grabbed my son by the
+    throat", "Hit my daughter with the wooden spoon").  Made afresh each time (rare)."""
+    if discount == _NO_AGENT and i0 > 0:
+        return None
+    matched = words[i0:i1]
+    if ctx.own_body.search(" ".join(matched)):
+        if ctx.deliberate.search(norm) is None:
+            return None
+        return replace(rule, id="self.own_body", category="self", kind="injury",
+                       description=f"the writer harming their own body on purpose (read from {rule.id})")
+    if any(w in ctx.agents and j > 0 and matched[j - 1] in ("my", "our") for j, w in enumerate(matched)):
+        return replace(rule, id="others.by_writer", category="others", kind="violence",
+                       description=f"the writer harming someone (read from {rule.id})")
+    return None
+
+
 _NOT_NAMES = frozenset((
     "i", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february",
     "march", "april", "may", "june", "july", "august", "september", "october", "november", "december",
@@ -1910,6 +1970,8 @@ def _media(before: list[str], matched: list[str], ctx: _Context) -> str | None:
             near = " ".join(before[max(0, k - 2):k + 4] + matched[:3])
             if any(m.start() <= at < m.end() for m in ctx.not_media.finditer(near)):
                 continue  # another use of the word: "he shows up", "bad news", "long story short"
+            if _how_to(before[max(0, k - 4):k], after + matched):
+                return None  # researching how to do it is preparation: "watched a video on how to cut ..."
             ends = [j for j, w in enumerate(after) if w in ctx.boundaries]
             if ends:
                 nxt = after[ends[-1] + 1] if ends[-1] + 1 < len(after) else (matched[0] if matched else "")
@@ -1919,6 +1981,30 @@ def _media(before: list[str], matched: list[str], ctx: _Context) -> str | None:
                     return None
             return f"media: {before[k]}"
     return None
+
+
+# Looking something up (the writer's own research, not watching or reading for its own sake) ...
+_RESEARCH = frozenset(("watched", "watching", "watch", "googled", "googling", "google", "searched", "searching",
+                       "search", "looked", "looking", "found", "find", "read", "reading", "saved", "bookmarked",
+                       "downloaded", "studied", "studying", "ordered", "bought", "rewatched", "binged"))
+# ... about how to do it: "a video on how to cut brake lines", "videos of how long hanging takes".
+_HOW_NEXT = frozenset(("to", "long", "much", "many", "you", "quickly", "fast", "easily", "painlessly", "best", "one"))
+
+
+def _how_to(lead: list[str], after: list[str]) -> bool:
+    """Whether a media word the writer looked up (``lead``: the words before it) is about how to do something
+    (``after``: the words after it, the match's included): "watched a video on how to cut brake lines", "googled
+    videos of how long hanging takes", "found a video about what you can do to brake pipes"."""
+    if _RESEARCH.isdisjoint(lead):
+        return False
+    head = after[:3]
+    for j, w in enumerate(head):
+        nxt = after[j + 1] if j + 1 < len(after) else ""
+        if w == "how" and (nxt in _HOW_NEXT or not nxt):
+            return True
+        if w == "what" and nxt in ("you", "it", "happens", "dose", "amount", "would"):
+            return True
+    return False
 
 
 def _clause_bits(gate: _Gate, runs: set[str]) -> int:
@@ -1984,22 +2070,29 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         if _WRITER.isdisjoint(matched):
             # The nearest subject before the match decides: "i" is the writer; possessives and
             # objects ("my", "me") are skipped ("a boy at my school died ...", "she threw it at me").
+            # A match that names its own subject ("he is going to regret crossing me", "that man
+            # deserves to die") reads that subject as the one it is about (the target); someone else
+            # says it only when that someone introduces it ("my brother says he'll regret it").
+            own = _own_subject(matched, ctx)
             for k in range(len(before) - 1, -1, -1):
                 w = before[k]
                 if w in ("i", "myself"):
                     break
-                if w in ctx.third_person and _subject_like(before, k, ctx, matched):
+                if w in ctx.third_person and (_reports(before, k) if own else _subject_like(before, k, ctx, matched)):
                     return f"someone else: {w}", notes
         media = _media(before, matched, ctx)
         if media:
             return media, notes
     elif rule.person == "agent":
-        near = [w for w in clause[-ctx.agent_window:]] + matched
+        # (a person the match names as the one it is done to is not the one doing it, "grabbed my son",
+        # unless a relative clause names the doer before it: "the babysitter who hurt my son")
+        near = clause[-ctx.agent_window:] + (matched if "who" in clause[-2:] else [
+            w for j, w in enumerate(matched) if not (j > 0 and matched[j - 1] in ("my", "our"))])
         if not any(w in ctx.agents for w in near):
             who = ("i" if "i" in clause else None if not _OWN_SUBJECT.isdisjoint(clause)
                    else _shared_subject(words, i0 - len(clause), ctx))
             if who is None or who == "i":
-                return ("no agent: the writer is the one doing it" if who == "i" else _NO_AGENT), notes
+                return (_WRITER_AGENT if who == "i" else _NO_AGENT), notes
         media = _media(before, matched, ctx)
         if media:
             return media, notes
@@ -2019,6 +2112,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     # "after eight months clean", "first time in a year") reports that the harm is back.
     # (the relapse is looked for only when there is a past or resolved marker to weigh it against)
     pm = _once(memo, "past", ctx.past, norm, runs)
+    if pm and _describes_other(words, norm, i0, i1, pm.start(), ctx):
+        pm = _past_of_match(words, norm, i0, i1, ctx)
     if pm:
         if "recent" not in memo:
             memo["recent"] = ctx.recent.search(_not_again(ctx, ctx.past.rx.sub(" ", norm)))
@@ -2147,6 +2242,64 @@ def _habitual(norm: str, mstart: int, mend: int, ctx: _Context) -> str | None:
     for hm in ctx.habitual.rx.finditer(norm):
         if hm.start() < mend and hm.end() > mstart:
             return hm.group().strip()
+    return None
+
+
+_RELATIVE = frozenset(("who", "whom", "whose"))
+_REDUCED_SUBJECTS = frozenset(("i", "we", "he", "she", "they"))
+_NOT_HEAD = frozenset(("i", "me", "you", "we", "he", "she", "they", "it", "him", "her", "them", "us", "that", "this",
+                       "what", "is", "was", "am", "are", "were", "be", "been", "have", "has", "had", "do", "did",
+                       "to", "and", "or", "so", "not", "just", "said", "told", "tell", "says", "know", "think",
+                       "thought", "remember", "realised", "realized", "feel", "felt", "wish", "hope", "guess"))
+
+
+def _describes_other(words: list[str], norm: str, i0: int, i1: int, at: int, ctx: _Context) -> bool:
+    """Whether the past marker at ``at`` (a position in ``norm``) stands in a clause or phrase that
+    describes a person or thing, with the match outside it: "the people I used to sell for want me back
+    and said they'll hurt ...", "the man who abused me as a kid moved in next door and ...", "punching walls
+    till my knuckles split, better than the other thing I used to do", "my abuser from when I was a kid".
+    The describing part runs from "who" ..., the subject of a relative clause without "who" ("the people
+    I ..."), or the noun phrase naming a person before "from", to the next clause boundary after the marker."""
+    t = norm.count(" ", 0, at)
+    start = -1
+    if t < len(words) and words[t] == "from" or t > 0 and words[t - 1] == "from":
+        f = t if words[t] == "from" else t - 1
+        if f < 1 or (words[f - 1] not in ctx.agents and words[f - 1] not in ctx.third_person):
+            return False  # only a person: "my abuser from when I was a kid", not "the journals from when ..."
+        for j in range(f - 1, max(f - 4, -1), -1):
+            if words[j] in _DETS:
+                start = j
+                break
+            if words[j] in ctx.boundaries or words[j] in _NOT_HEAD:
+                break
+    else:
+        for j in range(t - 1, max(t - 7, -1), -1):
+            w = words[j]
+            if w in ctx.boundaries:
+                break
+            if w in _RELATIVE and j > 0:
+                start = j
+                break
+            if (w == "that" and j > 0 and words[j - 1] in ctx.agents) or (
+                    w in _REDUCED_SUBJECTS and j > 1 and words[j - 1] not in _NOT_HEAD and words[j - 1].isalpha()
+                    and words[j - 1] not in ctx.boundaries
+                    and (words[j - 2] in _DETS or j > 2 and words[j - 3] in _DETS and words[j - 2].isalpha())):
+                start = j
+                break
+    if start < 0:
+        return False
+    end = t + 1  # ("when", "since" ... may open the marker itself)
+    while end < len(words) and words[end] not in ctx.boundaries:
+        end += 1
+    return i1 <= start or i0 >= end
+
+
+def _past_of_match(words: list[str], norm: str, i0: int, i1: int, ctx: _Context) -> re.Match[str] | None:
+    """The first past marker in the sentence that does not only describe someone or something else (see
+    _describes_other)."""
+    for m in ctx.past.rx.finditer(norm):
+        if not _describes_other(words, norm, i0, i1, m.start(), ctx):
+            return m
     return None
 
 
@@ -2450,6 +2603,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 spans = _spans(lex, got, folded, sent.start, sent.end)
                 if discount == _NO_AGENT and _named(words, spans, original, i0, ctx):
                     discount = None
+                if discount in (_WRITER_AGENT, _NO_AGENT) and rule.category == "danger":
+                    got_by_writer = _by_writer(rule, words, i0, i1, norm, discount, ctx)
+                    if got_by_writer is not None:
+                        rule, discount = got_by_writer, None
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))

@@ -548,6 +548,50 @@ def test_context_still_discounts(text, reason):
     assert any(r.startswith(reason) for r in _reasons(s)), _reasons(s)
 
 
+@pytest.mark.parametrize("text,category", [
+    # the target is the subject of the threat: the writer's own threat
+    ("Next time he humiliates me he's going to get what's coming.", "others"),
+    ("I've found where he works and he's not going to know what hit him.", "others"),
+    ("I left a note telling her she'll regret ever crossing me.", "others"),
+    ("I know his route home now. He won't see it coming.", "others"),
+    # the writer harming their own body on purpose (a danger rule's match) is self-harm
+    ("I scalded my hand with the kettle on purpose.", "self"),
+    ("Scalded my hand under the hot tap on purpose after the argument.", "self"),
+    # ... and harming someone the writer names as theirs is others
+    ("I grabbed my son by the throat this morning.", "others"),
+    ("Hit my daughter with the wooden spoon so hard it snapped.", "others"),
+    # a pronoun elsewhere in the sentence, not the subject of the act
+    ("so my sister says I never call, and I went to the bridge and stood there thinking how easy it'd be", "self"),
+    ("Bought a new pack of blades and they're not for shaving.", "self"),
+    ("the voices told me to jump and today i sort of agree with them", "self"),
+    # a past marker in a clause describing someone or something else
+    ("The people I used to sell for want me back and said they'll hurt my little brother if I don't.", "danger"),
+    ("started punching walls till my knuckles split, better than the other thing i used to do", "self"),
+    # researching how to do it is not media
+    ("I watched a video on how to cut brake lines. My ex drives that road every morning.", "others"),
+    ("Last night I googled videos of how long hanging takes.", "self"),
+])
+def test_context_belongs_to_the_match(text, category):
+    s = _one(text)
+    assert s.flags and s.top_category == category, ([f.rule for f in s.flags], _reasons(s))
+
+
+@pytest.mark.parametrize("text,reason", [
+    ("My brother keeps saying he'll regret crossing him, but it's all talk.", "someone else"),
+    ("She told me he won't know what hit him when the lads jump him.", "someone else"),
+    ("I scalded my hand with boiling water.", "no agent: the writer"),
+    ("It's strange to be spoon-feeding the man who used to hit me.", "past"),
+    ("I told my mum I used to cut myself.", "past"),
+    ("I stood over him for a long time thinking how easy it would be.", "idiom"),
+    ("His urges are back and he's not sure he can hold out.", "idiom"),
+    ("We watched a documentary about how suicide affects families.", "media"),
+])
+def test_context_still_belongs_elsewhere(text, reason):
+    s = _one(text)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith(reason) for r in _reasons(s)), _reasons(s)
+
+
 def test_slang_normalises_to_readable_words():
     assert LEX.norm.words("my sh is worse") == ["my", "self", "harm", "is", "worse"]
     assert LEX.norm.words("kys myself") == ["kill", "myself"]  # a two-word expansion may still join onward
