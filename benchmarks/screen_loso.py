@@ -8,13 +8,16 @@ For each labelled set: train the model on all the other sets, then measure on th
   nor the model has seen this writing" (FIRST_RUN below).
 
 Usage: python benchmarks/screen_loso.py [--l2 0.003] [--epochs 10] [--mil-rounds 1] [--mil-keep 0.5]
-       [--thresholds 0.5,0.6,...] [--free 0.95,0.98 --threshold 0.9] [--learned-anchors] [--no-first-run] [FILE ...]
+       [--seeds 0] [--average 5] [--thresholds 0.5,0.6,...] [--free 0.95,0.98 --threshold 0.9]
+       [--learned-anchors] [--no-first-run] [--dump FILE] [FILE ...]
 Default files: tests/data/screening/*.jsonl and ../shared/screening/dev.jsonl if present.  Every fold
 trains as benchmarks/screen_train.py does (score.fit: multiple-instance rounds, the curated anchors) and
 also on the lexicon's rule examples and counter-examples (--no-lexicon: not); note that the current
 lexicon was written after the sets, so some of its examples may paraphrase a left-out entry.  --free
 adds columns where sentences without an anchor word are judged too, against each given threshold (with
-the anchored ones at --threshold).
+the anchored ones at --threshold).  --seeds and --average: weight averaging (see score.fit).  --dump
+writes one JSON line per entry (set, index, label, the rules' flag, the model's highest probabilities),
+for other thresholds and for comparing runs (how many entries a retraining moves).
 Prints numbers only, never text.
 """
 
@@ -99,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--mil-rounds", type=int, default=1)
     ap.add_argument("--mil-keep", type=float, default=0.5)
+    ap.add_argument("--seeds", default="0", help="training orders whose weights are averaged (comma-separated)")
+    ap.add_argument("--average", type=int, default=5, help="average the iterates of the last N epochs (0: the last)")
+    ap.add_argument("--dump", type=Path, default=None, help="per-entry numbers (JSON lines) to this file")
     ap.add_argument("--learned-anchors", action="store_true", help="anchors learned from the weights (--anchor, "
                     "--share) instead of journal_relay/screen_anchors.txt")
     ap.add_argument("--anchor", type=float, default=0.5)
@@ -127,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
                 if name in sets:
                     mod, olex = old_screener(commit, Path(tmp))
                     old[name] = [rules_view(mod.screen(it["text"], lexicon=olex)) for it in sets[name]]
+    seeds = [int(x) for x in args.seeds.split(",")]
     print(f"l2={args.l2} epochs={args.epochs} mil_rounds={args.mil_rounds} mil_keep={args.mil_keep} "
-          f"anchors={'learned' if curated is None else 'curated'}")
+          f"seeds={args.seeds} average={args.average} anchors={'learned' if curated is None else 'curated'}")
+    dump = [] if args.dump is not None else None
     pooled: dict[str, dict[tuple[float, float], list[int]]] = {}
 
     def add(key: str, t: tuple[float, float], tp: int, risk: int, fp: int, none: int) -> None:
@@ -139,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, items in sets.items():
         train_items = [it for other, xs in sets.items() if other != name for it in xs] + extra
         bias, weights, train = score.fit(train_items, lex, l2=args.l2, epochs=args.epochs,
-                                         mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)
+                                         mil_rounds=args.mil_rounds, mil_keep=args.mil_keep, seeds=seeds,
+                                         average=args.average)
         model = score._from_json(score.to_json(bias, weights, 0.5, args.anchor, train, anchor_share=args.share,
                                                curated=curated), "loso")
         labels = [it["label"] != "none" for it in items]
@@ -149,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         rows = [("model alone", [False] * len(items), alone)]
         curp = [max_p(model, view[name][i], cur[name][i][1]) for i in range(len(items))]
         rows.append(("rules now", [c[0] for c in cur[name]], curp))
+        if dump is not None:
+            dump += [{"set": name, "i": i, "risk": labels[i], "rules": cur[name][i][0], "alone": alone[i],
+                      "with_rules": curp[i]} for i in range(len(items))]
         if name in old:
             oldp = [max_p(model, view[name][i], old[name][i][1]) for i in range(len(items))]
             rows.append((f"rules {FIRST_RUN[name]}", [c[0] for c in old[name]], oldp))
@@ -173,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     print("== pooled over left-out sets (recall/FP)")
     for key, by_t in pooled.items():
         print(f"  {key:16s} " + "  ".join(f"{name_of(*t)} {rate(v[0], v[1])}/{rate(v[2], v[3])}" for t, v in by_t.items()))
+    if args.dump is not None and dump is not None:
+        args.dump.write_text("".join(json.dumps(d) + "\n" for d in dump), encoding="utf-8")
     return 0
 
 

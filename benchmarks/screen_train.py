@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--threshold 0.9] [--free-threshold 0.98 | --anchored-only] [--anchor 0.5] [FILE ...]
+       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0] [--average 5] [--threshold 0.9] [--free-threshold 0.98 | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                     "entry carries its label; see score.fit)")
     ap.add_argument("--mil-keep", type=float, default=0.5, help="a risk entry's sentences kept as risk: probability "
                     "at least this share of the entry's best")
+    ap.add_argument("--seeds", default="0", help="training orders whose weights are averaged (comma-separated; "
+                    "see score.fit)")
+    ap.add_argument("--average", type=int, default=5, help="average the iterates of the last N epochs (0: the last "
+                    "iterate, the built-in model until round 5; see score.train)")
     ap.add_argument("--threshold", type=float, default=0.9)
     ap.add_argument("--free-threshold", type=float, default=0.98, help="judge sentences without an anchor word too, "
                     "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
@@ -50,11 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     items = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
     if not args.no_lexicon:
         items += score.lexicon_items(lex)
+    seeds = [int(x) for x in args.seeds.split(",")]
     bias, weights, examples = score.fit(items, lex, l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds,
-                                        mil_keep=args.mil_keep)
+                                        mil_keep=args.mil_keep, seeds=seeds, average=args.average)
     data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
                          curated=None if args.learned_anchors else score.read_anchors(args.anchors))
     data.update(l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)
+    data.update(average=args.average)
+    if seeds != [0]:
+        data.update(seeds=seeds)
     if not args.anchored_only:
         data["free_threshold"] = args.free_threshold
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")

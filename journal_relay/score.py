@@ -333,15 +333,17 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
 
 
 def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
-        mil_rounds: int = 1, mil_keep: float = 0.5) -> tuple[list[float], dict[str, list[float]],
-                                                            list[tuple[list[str], int]]]:
+        mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5
+        ) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
     """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
     are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
     sentences whose probability of the entry's category is at least ``mil_keep`` times the entry's best
     are kept as risk; the others are left out of the next fit (``mil_rounds`` times).  The probabilities
     come from cross-fitting (a model trained on the other half of the entries: the even ones score the
-    odd ones and back), because a model scores its own training sentences all alike.  Returns (bias,
-    weights, the examples trained on at the end).  Deterministic."""
+    odd ones and back), because a model scores its own training sentences all alike.  Every fit is one
+    run per seed in ``seeds`` (the order the examples are shown in), their weights averaged, each run
+    averaging its iterates over its last ``average`` epochs (see ``train``).  Returns (bias, weights, the
+    examples trained on at the end).  Deterministic."""
     data: list[tuple[list[str], int]] = []
     owner: list[int] = []
     for e, it in enumerate(items):
@@ -355,7 +357,8 @@ def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, 
         halves = []
         for h in (0, 1):
             idx = [i for i in range(len(data)) if owner[i] % 2 != h]
-            b, w = train([data[i] for i in idx], l2=l2, epochs=epochs, sample_weights=[keep[i] for i in idx])
+            b, w = _train_runs([data[i] for i in idx], seeds, l2=l2, epochs=epochs,
+                               sample_weights=[keep[i] for i in idx], average=average)
             halves.append(Model(bias=tuple(b), weights={f: tuple(v) for f, v in w.items()}, threshold=1.0,
                                 anchors=frozenset()))
         risk: dict[int, list[tuple[int, float]]] = {}
@@ -369,8 +372,21 @@ def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, 
                 for i, p in sents:
                     if p < mil_keep * top:
                         keep[i] = 0.0
-    bias, weights = train(data, l2=l2, epochs=epochs, sample_weights=keep)
+    bias, weights = _train_runs(data, seeds, l2=l2, epochs=epochs, sample_weights=keep, average=average)
     return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
+
+
+def _train_runs(data: Sequence[tuple[list[str], int]], seeds: Sequence[int], *, l2: float, epochs: int,
+                sample_weights: Sequence[float], average: int) -> tuple[list[float], dict[str, list[float]]]:
+    """``train`` once per seed; the mean of the runs' weights (the same features in every run)."""
+    runs = [train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average)
+            for seed in seeds]
+    if len(runs) == 1:
+        return runs[0]
+    k = len(runs)
+    bias = [sum(r[0][c] for r in runs) / k for c in range(3)]
+    weights = {f: [sum(r[1][f][c] for r in runs) / k for c in range(3)] for f in runs[0][1]}
+    return bias, weights
 
 
 def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
@@ -384,10 +400,12 @@ def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
 
 
 def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
-          seed: int = 0, min_count: int = 1,
-          sample_weights: Sequence[float] | None = None) -> tuple[list[float], dict[str, list[float]]]:
+          seed: int = 0, min_count: int = 1, sample_weights: Sequence[float] | None = None,
+          average: int = 0) -> tuple[list[float], dict[str, list[float]]]:
     """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
-    per risk class and relative to none.  ``sample_weights`` scale each example's loss (default 1)."""
+    per risk class and relative to none.  ``sample_weights`` scale each example's loss (default 1).
+    ``average``: return the mean of the iterates over the last that many epochs (Polyak averaging, one
+    iterate per example seen) instead of the last iterate; 0: the last iterate."""
     counts: dict[str, int] = {}
     for feats, _y in data:
         for f in set(feats):
@@ -404,13 +422,33 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
     order = list(range(len(rows)))
     rng = random.Random(seed)
     exp, sqrt = math.exp, math.sqrt
-    for _ in range(epochs):
+    # Iterate averaging, kept lazily: a weight's running sum is brought up to date only when the weight
+    # changes (it held its value since step last[j]); the bias changes at every step.
+    start = max(0, epochs - average) if average > 0 else epochs
+    a0, a1, a2, a3 = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    last = [0] * n
+    ab = [0.0] * 4
+    b_start = list(b)
+    step = 0
+    for epoch in range(epochs):
         rng.shuffle(order)
+        avg = epoch >= start
+        if epoch == start:
+            b_start = list(b)
         for i in order:
             cols, y = rows[i]
             s = sw[i]
             if s <= 0.0:
                 continue
+            if avg:
+                step += 1
+                for j in cols:
+                    c = step - last[j]
+                    a0[j] += c * w0[j]
+                    a1[j] += c * w1[j]
+                    a2[j] += c * w2[j]
+                    a3[j] += c * w3[j]
+                    last[j] = step
             z0, z1, z2, z3 = b
             for j in cols:
                 z0 += w0[j]
@@ -446,6 +484,22 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
                 d = d3 + l2 * w
                 g = g3[j] = g3[j] + d * d
                 w3[j] = w - rate * d / sqrt(g)
+            if avg:
+                ab[0] += b[0]
+                ab[1] += b[1]
+                ab[2] += b[2]
+                ab[3] += b[3]
+    if step:
+        # The iterates from the start of the window to the end: step + 1 of them.  A weight's sum lacks the
+        # iterates since it last changed; the bias's lacks the one at the start.
+        total = step + 1
+        for j in range(n):
+            c = total - last[j]
+            w0[j] = (a0[j] + c * w0[j]) / total
+            w1[j] = (a1[j] + c * w1[j]) / total
+            w2[j] = (a2[j] + c * w2[j]) / total
+            w3[j] = (a3[j] + c * w3[j]) / total
+        b = [(ab[k] + b_start[k]) / total for k in range(4)]
     bias = [b[k] - b[0] for k in (1, 2, 3)]
     rel = {f: [w1[j] - w0[j], w2[j] - w0[j], w3[j] - w0[j]] for j, f in enumerate(names)}
     return bias, rel

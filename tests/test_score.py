@@ -163,3 +163,54 @@ def test_ordinary_real_email_is_rarely_flagged():
     assert len(texts) >= 100
     flagged = sum(1 for t in texts if screen(t, lexicon=LEX).flags)
     assert flagged / len(texts) <= 0.075, f"{flagged} of {len(texts)} ordinary emails flagged"
+
+
+def test_iterate_averaging_is_the_mean_of_every_iterate():
+    # train(average=N) keeps its sums lazily; the same mean, kept the plain way (every weight after every
+    # step), must come out.
+    import math
+    import random
+
+    rng = random.Random(3)
+    vocab = [f"f{i}" for i in range(12)]
+    data = [([rng.choice(vocab) for _ in range(rng.randint(1, 4))], rng.randint(0, 3)) for _ in range(40)]
+    sw = [rng.choice([0.0, 0.5, 1.0, 1.0]) for _ in data]
+    epochs, average, l2, rate = 4, 2, 0.01, 0.5
+    names = sorted({f for fs, _ in data for f in fs})
+    rows = [(sorted({names.index(f) for f in fs}), y) for fs, y in data]
+    w = [[0.0] * len(names) for _ in range(4)]
+    g = [[1e-8] * len(names) for _ in range(4)]
+    b, gb = [0.0] * 4, [1e-8] * 4
+    order = list(range(len(rows)))
+    order_rng = random.Random(0)
+    sums: list[list[float]] = []
+    sb: list[float] = []
+    count = 0
+    for epoch in range(epochs):
+        order_rng.shuffle(order)
+        if epoch == epochs - average:
+            sums, sb, count = [list(r) for r in w], list(b), 1
+        for i in order:
+            cols, y = rows[i]
+            if sw[i] <= 0:
+                continue
+            z = [b[k] + sum(w[k][j] for j in cols) for k in range(4)]
+            e = [math.exp(v - max(z)) for v in z]
+            d = [sw[i] * (e[k] / sum(e) - (k == y)) for k in range(4)]
+            for k in range(4):
+                gb[k] += d[k] * d[k]
+                b[k] -= rate * d[k] / math.sqrt(gb[k])
+                for j in cols:
+                    dd = d[k] + l2 * w[k][j]
+                    g[k][j] += dd * dd
+                    w[k][j] -= rate * dd / math.sqrt(g[k][j])
+            if sums:
+                for k in range(4):
+                    sums[k] = [s + x for s, x in zip(sums[k], w[k], strict=True)]
+                    sb[k] += b[k]
+                count += 1
+    bias, weights = score.train(data, l2=l2, epochs=epochs, rate=rate, seed=0, sample_weights=sw, average=average)
+    assert bias == pytest.approx([(sb[k] - sb[0]) / count for k in (1, 2, 3)], abs=1e-12)
+    for j, f in enumerate(names):
+        want = [(sums[k][j] - sums[0][j]) / count for k in (1, 2, 3)]
+        assert weights[f] == pytest.approx(want, abs=1e-12)
