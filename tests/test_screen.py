@@ -582,7 +582,6 @@ def test_context_belongs_to_the_match(text, category):
     ("I scalded my hand with boiling water.", "no agent: the writer"),
     ("It's strange to be spoon-feeding the man who used to hit me.", "past"),
     ("I told my mum I used to cut myself.", "past"),
-    ("I stood over him for a long time thinking how easy it would be.", "idiom"),
     ("His urges are back and he's not sure he can hold out.", "idiom"),
     ("We watched a documentary about how suicide affects families.", "media"),
 ])
@@ -590,6 +589,14 @@ def test_context_still_belongs_elsewhere(text, reason):
     s = _one(text)
     assert not s.flags, [f.rule for f in s.flags]
     assert any(r.startswith(reason) for r in _reasons(s)), _reasons(s)
+
+
+def test_how_easy_over_someone_else_is_not_self_risk():
+    # self.how_easy is discounted (the act is over him), and the sentence reads as a risk to him instead.
+    s = _one("I stood over him for a long time thinking how easy it would be.")
+    assert "self" not in {f.category for f in s.flags}, [f.rule for f in s.flags]
+    assert any(f.rule == "self.how_easy" for f in s.discounted)
+    assert s.top_category in (None, "others")
 
 
 def test_slang_normalises_to_readable_words():
