@@ -7,12 +7,12 @@ person.  Words come from the screener's own normaliser, so "k1ll", "kms" and "se
 rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
 ``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
 
-The screener asks the model only about sentences that no rule found anything in (counted or
-discounted).  A sentence holding one of the model's anchor words (curated words with a clear risk
-weight) is judged against ``threshold``; one without, against the higher ``free_threshold``, or not at
-all when the model file sets none (the built-in one sets it since round 5, at the cost of normalising
-every sentence).  Above its threshold the sentence gets a ``model.<category>`` finding at ``medium``:
-digest only, never an alert.
+The screener asks the model only about sentences that no rule found anything in (counted or discounted;
+a discount that only says a rule's own requirement was not met does not count).  A sentence holding one
+of the model's anchor words (curated words with a clear risk weight) is judged against ``threshold``;
+one without, against the higher ``free_threshold``, or not at all when the model file sets none (the
+built-in one sets it since round 5, at the cost of normalising every sentence).  Above its threshold the
+sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
 
 Training (``fit``) is multiple-instance style: only the sentences of a risk entry that a cross-fitted
 model finds most risk-like are taught as risk, not its ordinary ones.
@@ -260,7 +260,10 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
                 if k >= 0 and spans[k][0] <= p < spans[k][1]:
                     found[(*spans[k], -1)] = None
         sents = list(found)
-    seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted}
+    # A rule's own unmet requirement ("context: nothing ... supports this reading") says only that the rule
+    # is unsure, not that the sentence means something else: such a sentence is still judged.
+    seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted
+                                                  if not f.context[0].startswith(_UNSUPPORTED)}
     added: list[Finding] = []
     for start, end, si in sents:
         sentence = text[start:end].strip()
@@ -281,6 +284,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
 
 
+_UNSUPPORTED = "context: nothing"  # (the screener's discount for a rule whose ``requires`` found nothing)
 _QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)
 _FORMS: dict[tuple[int, int], frozenset[str]] = {}
 

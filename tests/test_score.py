@@ -214,3 +214,18 @@ def test_iterate_averaging_is_the_mean_of_every_iterate():
     for j, f in enumerate(names):
         want = [(sums[k][j] - sums[0][j]) / count for k in (1, 2, 3)]
         assert weights[f] == pytest.approx(want, abs=1e-12)
+
+
+def test_model_judges_a_sentence_whose_rule_only_lacked_support_but_not_a_discounted_one():
+    # "context: nothing ... supports this reading" says a rule is unsure, not that the words mean something
+    # else: the model still judges that sentence.  A negated one stays the rule's (the model never
+    # overrides negation, idiom, someone else or history).  A one-word model keeps this independent of
+    # the built-in weights.
+    model = score.Model(bias=(-5.0, -5.0, -5.0), weights={"cliff": (20.0, 0.0, 0.0)}, threshold=0.5,
+                        anchors=frozenset({"cliff"}))
+    unsure = screen("I drove past the cliff road twice.", lexicon=LEX, model=model)
+    assert [d.context[0] for d in unsure.discounted] == [
+        "context: nothing elsewhere in the entry supports this reading"]
+    assert [f.rule for f in unsure.flags] == ["model.self"]
+    negated = screen("I would never jump off the cliff.", lexicon=LEX, model=model)
+    assert negated.discounted[0].context[0].startswith("negation") and not negated.flags
