@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     print("== pooled over left-out sets (recall/FP)")
     for key, by_t in pooled.items():
         print(f"  {key:16s} " + "  ".join(f"{name_of(*t)} {rate(v[0], v[1])}/{rate(v[2], v[3])}" for t, v in by_t.items()))
-    if args.dump is not None and dump is not None:
+    if dump is not None:
         args.dump.write_text("".join(json.dumps(d) + "\n" for d in dump), encoding="utf-8")
     return 0
 

@@ -218,7 +218,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     every sentence is tokenised, without the raw-word shortcut; the result must be the same.  ``entry``:
     what the screener already worked out about this text (its folding, raw words, sentences and
     normalised sentences), read instead of being worked out again."""
-    from journal_relay.screen import Finding, Screening, _entry, _find_words, _sentences
+    from journal_relay.screen import UNSUPPORTED, Finding, Screening, _entry, _find_words, _sentences
 
     if entry is None:
         entry = _entry(text)
@@ -263,7 +263,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     # A rule's own unmet requirement ("context: nothing ... supports this reading") says only that the rule
     # is unsure, not that the sentence means something else: such a sentence is still judged.
     seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted
-                                                  if not f.context[0].startswith(_UNSUPPORTED)}
+                                                  if f.context[0] not in UNSUPPORTED}
     added: list[Finding] = []
     for start, end, si in sents:
         sentence = text[start:end].strip()
@@ -284,7 +284,6 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
 
 
-_UNSUPPORTED = "context: nothing"  # (the screener's discount for a rule whose ``requires`` found nothing)
 _QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)
 _FORMS: dict[tuple[int, int], frozenset[str]] = {}
 

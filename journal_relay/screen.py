@@ -1876,6 +1876,11 @@ _MEANS_WORDS = frozenset(("pills", "tablets", "meds", "medication", "medicine", 
                           "pistol", "rifle", "shotgun", "vodka", "whisky", "gin", "morphine", "sleeping"))
 
 
+# A rule's own requirement (``requires``, ``entry_requires``) not met: the rule is unsure, the words do not
+# mean something else, so the model still judges the sentence (score.second_opinion).
+_UNSUPPORTED_HERE = "context: nothing in the sentence supports this reading"
+_UNSUPPORTED_ENTRY = "context: nothing elsewhere in the entry supports this reading"
+UNSUPPORTED = frozenset((_UNSUPPORTED_HERE, _UNSUPPORTED_ENTRY))
 _NO_AGENT = "no agent: nobody named as the one doing it"
 _WRITER_AGENT = "no agent: the writer is the one doing it"
 
@@ -2116,35 +2121,47 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         pm = _past_of_match(words, norm, i0, i1, ctx)
     if pm:
         if "recent" not in memo:
-            memo["recent"] = ctx.recent.search(_not_again(ctx, ctx.past.rx.sub(" ", norm)))
+            memo["recent"] = _marked_beyond(ctx, ctx.recent, ctx.past, norm)
         rm = memo["recent"]
         if rm:
             notes.append(f"recent: {rm.group().strip()} (despite past: {pm.group().strip()})")
-        elif lm := _once(memo, "relapse", ctx.relapse, norm, runs):
-            notes.append(f"relapse: {lm.group().strip()} (despite past: {pm.group().strip()})")
-        elif cm := _current(words, i0, i1, ctx):
-            notes.append(f"current: {cm} (despite past: {pm.group().strip()})")
-        elif hb := _habitual(norm, mstart, mend, ctx):
-            notes.append(f"habitual: {hb} (despite past: {pm.group().strip()})")
+        elif why := _still_going(memo, words, i0, i1, norm, runs, mstart, mend, ctx):
+            notes.append(f"{why} (despite past: {pm.group().strip()})")
         else:
             return f"past: {pm.group().strip()}", notes
     sm = _once(memo, "resolved", ctx.resolved, norm, runs)
     if sm:
-        if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
-            notes.append(f"relapse: {lm.group().strip()} (despite: {sm.group().strip()})")
-        elif cm := _current(words, i0, i1, ctx):
-            notes.append(f"current: {cm} (despite: {sm.group().strip()})")
-        elif hb := _habitual(norm, mstart, mend, ctx):
-            notes.append(f"habitual: {hb} (despite: {sm.group().strip()})")
+        if why := _still_going(memo, words, i0, i1, norm, runs, mstart, mend, ctx):
+            notes.append(f"{why} (despite: {sm.group().strip()})")
         else:
             # A harm dated recently ("clean for two years but I cut myself yesterday") is back, not resolved.
             if "recent_event" not in memo:
-                memo["recent_event"] = ctx.recent_event.search(_not_again(ctx, ctx.resolved.rx.sub(" ", norm)))
+                memo["recent_event"] = _marked_beyond(ctx, ctx.recent_event, ctx.resolved, norm)
             if ev := memo["recent_event"]:
                 notes.append(f"recent: {ev.group().strip()} (despite: {sm.group().strip()})")
             else:
                 return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+def _still_going(memo: dict[str, re.Match[str] | None], words: list[str], i0: int, i1: int, norm: str,
+                 runs: set[str], mstart: int, mend: int, ctx: _Context) -> str | None:
+    """What keeps the harm of a match current despite a past or resolved marker in its sentence, as a note
+    ("relapse: ...", "current: ...", "habitual: ..."), or None: a relapse, the writer's present wish or plan
+    (_current), a present, repeated harm over the match (_habitual)."""
+    if lm := _once(memo, "relapse", ctx.relapse, norm, runs):
+        return f"relapse: {lm.group().strip()}"
+    if cm := _current(words, i0, i1, ctx):
+        return f"current: {cm}"
+    if hb := _habitual(norm, mstart, mend, ctx):
+        return f"habitual: {hb}"
+    return None
+
+
+def _marked_beyond(ctx: _Context, find: _Rx, marker: _Rx, norm: str) -> re.Match[str] | None:
+    """``find`` (a recency marker) in ``norm`` outside the ``marker`` (past, resolved) phrases and outside
+    "again" said of what will not happen: "years ago" holds no recency, "never again" is not recent."""
+    return find.search(_not_again(ctx, marker.rx.sub(" ", norm)))
 
 
 _ADVERBS = frozenset(("ever", "even", "once", "really", "so", "much", "actually", "just", "properly", "even once"))
@@ -2596,10 +2613,10 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                 discount, notes = _check(rule, gate, words, i0, i1, norm, runs, m.start(), m.end(), ctx, sent,
                                          memo)
                 if discount is None and rule.requires and not any(p.search(norm) for p in rule.requires):
-                    discount = "context: nothing in the sentence supports this reading"
+                    discount = _UNSUPPORTED_HERE
                 if discount is None and rule.entry_requires and not any(
                         p.search(folded) for p in rule.entry_requires):
-                    discount = "context: nothing elsewhere in the entry supports this reading"
+                    discount = _UNSUPPORTED_ENTRY
                 spans = _spans(lex, got, folded, sent.start, sent.end)
                 if discount == _NO_AGENT and _named(words, spans, original, i0, ctx):
                     discount = None
@@ -2659,7 +2676,7 @@ def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexico
 
     def dated_past(norm: str) -> re.Match[str] | None:
         pm = ctx.past.search(norm)
-        return pm if pm and not ctx.recent.search(_not_again(ctx, ctx.past.rx.sub(" ", norm))) else None
+        return pm if pm and not _marked_beyond(ctx, ctx.recent, ctx.past, norm) else None
 
     for h in hits:
         if h.discount is not None:
