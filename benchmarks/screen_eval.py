@@ -41,7 +41,7 @@ def second_opinion(name: str) -> score.Model | None:
     if name == "rules-only":
         return None
     if name == "anchored-only":
-        return dataclasses.replace(score.load_model(), free_threshold=None)
+        return dataclasses.replace(score.load_model(), free_threshold=None, together=None)
     return score.load_model()
 
 

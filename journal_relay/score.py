@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from journal_relay.screen import Lexicon, Screening, _Entry
+    from journal_relay.screen import Finding, Lexicon, Screening, _Entry
 
 BUILTIN_MODEL = Path(__file__).with_name("screen_model.json")
 CLASSES = ("none", "self", "others", "danger")
@@ -96,6 +96,9 @@ class Model:
     anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored...
     source: str = "built-in"
     free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
+    # (floor, threshold): an entry no rule and no single sentence flagged is still flagged when, for one risk
+    # class, its sentences' probabilities above ``floor`` add up to ``threshold`` (see second_opinion)
+    together: tuple[float, float] | None = None
 
     def logits(self, feats: Iterable[str]) -> list[float]:
         """Each risk class's score relative to none (the softmax's inputs)."""
@@ -139,7 +142,11 @@ class Model:
         if th is None:
             return None
         feats = features(words)
-        z = self.logits(feats)
+        return self.verdict(words, feats, self.logits(feats), th)
+
+    def verdict(self, words: Sequence[str], feats: Sequence[str], z: Sequence[float], th: float
+                ) -> tuple[str, float, list[str]] | None:
+        """``judge`` for a sentence whose features and logits are already worked out."""
         # A class's probability is at most the sigmoid of its logit, so a sentence whose logits all stay
         # below the threshold's log-odds cannot reach it: most sentences stop here, without exp().
         if max(z) < _log_odds(th):
@@ -148,6 +155,11 @@ class Model:
         k = max(range(3), key=lambda i: probs[i])
         if probs[k] < th:
             return None
+        return RISK[k], probs[k], self.weighed_most(words, feats, k)
+
+    def weighed_most(self, words: Sequence[str], feats: Sequence[str], k: int) -> list[str]:
+        """The (at most three) content words of a sentence that weighed most for risk class ``k``, in the
+        sentence's order."""
         contrib: dict[str, float] = {}
         for f in feats:
             w = self.weights.get(f)
@@ -158,8 +170,7 @@ class Model:
                 contrib[part] = contrib.get(part, 0.0) + w[k]
         content = [p for p in contrib if p not in _FUNCTION] or list(contrib)
         top = sorted(content, key=lambda p: -contrib[p])[:3]
-        ordered = [w for w in dict.fromkeys(words) if w in top]
-        return RISK[k], probs[k], ordered
+        return [w for w in dict.fromkeys(words) if w in top]
 
 
 def _softmax(z: Sequence[float]) -> tuple[float, ...]:
@@ -190,9 +201,12 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     assert isinstance(th, (int, float))
     free = data.get("free_threshold")
     assert free is None or isinstance(free, (int, float))
+    tog = data.get("together")
+    assert tog is None or (isinstance(tog, dict) and {"floor", "threshold"} <= tog.keys())
+    together = None if tog is None else (float(tog["floor"]), float(tog["threshold"]))
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
                  threshold=float(th), anchors=frozenset(anchors), source=source,
-                 free_threshold=None if free is None else float(free))
+                 free_threshold=None if free is None else float(free), together=together)
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -265,6 +279,10 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted
                                                   if f.context[0] not in UNSUPPORTED}
     added: list[Finding] = []
+    # Sentences that may count towards the entry's "together" reading: (sentence, probabilities, words, features).
+    pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
+    together = model.together if not result.flags else None
+    floor_odds = _log_odds(together[0]) if together is not None else math.inf
     for start, end, si in sents:
         sentence = text[start:end].strip()
         if sentence in seen:
@@ -272,16 +290,45 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         # The words the rules' pass normalised; the others only need their words (not the rules' sets).
         normed = entry.done.get(si) if si >= 0 else None
         words = normed.words if normed is not None else lex.norm.words(folded[start:end])
-        got = model.judge(words, threshold)
-        if got is None:
-            continue
-        cat, prob, top = got
         th = model.threshold_for(words, threshold)
-        added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
-                             ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
+        if th is None:
+            continue
+        feats = features(words)
+        z = model.logits(feats)
+        got = model.verdict(words, feats, z, th)
+        if got is not None:
+            cat, prob, top = got
+            added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
+                                 ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
+        elif together is not None and max(z) >= floor_odds:
+            pooled.append((sentence, _softmax(z), words, feats))
+    if not added and together is not None and pooled:
+        added = _together(model, pooled, together)
     if not added:
         return result
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
+
+
+def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Sequence[str], list[str]]],
+              together: tuple[float, float]) -> list[Finding]:
+    """Findings for an entry whose risk is spread over several sentences, none enough alone ("I gave the
+    dog to my sister. I wrote to everyone I love. Tomorrow I'll finally be free."): for the risk class
+    whose sentence probabilities above the floor add up most, when they reach the threshold, one finding
+    per sentence that added to it.  Chosen by grouped cross-validation (docs/screening.md, "Round 7")."""
+    from journal_relay.screen import Finding
+
+    floor, need = together
+    sums = [sum(max(0.0, probs[k] - floor) for _s, probs, _w, _f in pooled) for k in range(3)]
+    k = max(range(3), key=lambda i: sums[i])
+    if sums[k] < need:
+        return []
+    parts = [(sentence, probs[k], words, feats) for sentence, probs, words, feats in pooled if probs[k] > floor]
+    cat = RISK[k]
+    note = (f"statistical: together with {len(parts) - 1} other sentence{'s' if len(parts) != 2 else ''} of "
+            f"this entry ({sums[k]:.2f} above {floor:.2f}, threshold {need:.2f})")
+    return [Finding(cat, "medium", f"model.{cat}", " ".join(model.weighed_most(words, feats, k)), sentence,
+                    ("kind: statistical", f"statistical: p={p:.2f}", note))
+            for sentence, p, words, feats in parts]
 
 
 _QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)
