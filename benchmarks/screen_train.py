@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0] [--average 5] [--threshold 0.9] [--free-threshold 0.98 [--together 0.25,0.8] | --anchored-only] [--anchor 0.5] [FILE ...]
+       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0] [--average 5] [--threshold 0.9] [--free-threshold 0.98 [--together 0.25,0.8,3,0.2] | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
 lexicon's rule examples, counter-examples (as none) and safety examples are added unless --no-lexicon.
@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
                     "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
     ap.add_argument("--anchored-only", action="store_true", help="judge only sentences with an anchor word (faster, "
                     "finds less: the built-in model of rounds 2-4)")
-    ap.add_argument("--together", default="0.25,0.8", help="FLOOR,THRESHOLD: flag an entry whose sentences' "
-                    "probabilities above FLOOR add up to THRESHOLD for one class ('none': off; chosen by grouped "
-                    "cross-validation, round 7: see score.second_opinion)")
+    ap.add_argument("--together", default="0.25,0.8,3,0.2", help="FLOOR,THRESHOLD,TOP,FIRST_PERSON: read an "
+                    "entry's sentences together (see score.Together; 'none': off; chosen by grouped "
+                    "cross-validation, round 7)")
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.anchored_only:
         data["free_threshold"] = args.free_threshold
         if args.together != "none":
-            floor, need = (float(x) for x in args.together.split(","))
-            data["together"] = {"floor": floor, "threshold": need}
+            floor, need, top, first = args.together.split(",")
+            data["together"] = {"floor": float(floor), "threshold": float(need), "top": int(top),
+                                "first_person": float(first)}
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]
           f"{len(data['anchors'])} anchors, threshold {args.threshold})")  # type: ignore[arg-type]

@@ -88,6 +88,19 @@ def features(words: Sequence[str]) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Together:
+    """An entry no rule and no single sentence flagged is still flagged when, for one risk class, the
+    ``top`` highest of its distinct sentences' probabilities above ``floor`` add up to ``threshold``, and at
+    least ``first_person`` of its sentences speak in the first person (a journal's voice: licences, bounce
+    notices and newsletters have many middling sentences and hardly an "I")."""
+
+    floor: float
+    threshold: float
+    top: int = 3
+    first_person: float = 0.2
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     bias: tuple[float, ...]  # per risk class, relative to none
@@ -96,9 +109,7 @@ class Model:
     anchors: frozenset[str]  # normalised words; a sentence with none of them is not scored...
     source: str = "built-in"
     free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
-    # (floor, threshold): an entry no rule and no single sentence flagged is still flagged when, for one risk
-    # class, its sentences' probabilities above ``floor`` add up to ``threshold`` (see second_opinion)
-    together: tuple[float, float] | None = None
+    together: Together | None = None  # reading an entry's sentences together (see _together)
 
     def logits(self, feats: Iterable[str]) -> list[float]:
         """Each risk class's score relative to none (the softmax's inputs)."""
@@ -202,8 +213,8 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     free = data.get("free_threshold")
     assert free is None or isinstance(free, (int, float))
     tog = data.get("together")
-    assert tog is None or (isinstance(tog, dict) and {"floor", "threshold"} <= tog.keys())
-    together = None if tog is None else (float(tog["floor"]), float(tog["threshold"]))
+    assert tog is None or isinstance(tog, dict)
+    together = None if tog is None else Together(**tog)
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
                  threshold=float(th), anchors=frozenset(anchors), source=source,
                  free_threshold=None if free is None else float(free), together=together)
@@ -279,17 +290,23 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted
                                                   if f.context[0] not in UNSUPPORTED}
     added: list[Finding] = []
-    # Sentences that may count towards the entry's "together" reading: (sentence, probabilities, words, features).
-    pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
     together = model.together if not result.flags else None
-    floor_odds = _log_odds(together[0]) if together is not None else math.inf
+    # Sentences that may count towards reading the entry together: (sentence, probabilities, words, features)
+    pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
+    floor_odds = _log_odds(together.floor) if together is not None else math.inf
+    spoken = first = 0  # sentences with words, and those in the first person (for ``together``)
     for start, end, si in sents:
         sentence = text[start:end].strip()
-        if sentence in seen:
+        if sentence in seen and together is None:
             continue
         # The words the rules' pass normalised; the others only need their words (not the rules' sets).
         normed = entry.done.get(si) if si >= 0 else None
         words = normed.words if normed is not None else lex.norm.words(folded[start:end])
+        if together is not None and words:
+            spoken += 1
+            first += not _FIRST.isdisjoint(words)
+        if sentence in seen:
+            continue
         th = model.threshold_for(words, threshold)
         if th is None:
             continue
@@ -300,9 +317,9 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
             cat, prob, top = got
             added.append(Finding(cat, "medium", f"model.{cat}", " ".join(top), sentence,
                                  ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
-        elif together is not None and max(z) >= floor_odds:
+        elif together is not None and words and max(z) >= floor_odds:
             pooled.append((sentence, _softmax(z), words, feats))
-    if not added and together is not None and pooled:
+    if not added and together is not None and pooled and first >= together.first_person * spoken:
         added = _together(model, pooled, together)
     if not added:
         return result
@@ -310,25 +327,34 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
 
 
 def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Sequence[str], list[str]]],
-              together: tuple[float, float]) -> list[Finding]:
+              together: Together) -> list[Finding]:
     """Findings for an entry whose risk is spread over several sentences, none enough alone ("I gave the
     dog to my sister. I wrote to everyone I love. Tomorrow I'll finally be free."): for the risk class
-    whose sentence probabilities above the floor add up most, when they reach the threshold, one finding
-    per sentence that added to it.  Chosen by grouped cross-validation (docs/screening.md, "Round 7")."""
+    whose ``top`` highest sentence probabilities above the floor add up most, when they reach the
+    threshold, one finding per sentence that added to it.  A sentence repeated word for word counts once.
+    Chosen by grouped cross-validation (docs/screening.md, "Round 7")."""
     from journal_relay.screen import Finding
 
-    floor, need = together
-    sums = [sum(max(0.0, probs[k] - floor) for _s, probs, _w, _f in pooled) for k in range(3)]
-    k = max(range(3), key=lambda i: sums[i])
-    if sums[k] < need:
+    distinct = list({tuple(words): (sentence, probs, words, feats)
+                     for sentence, probs, words, feats in reversed(pooled)}.values())[::-1]
+    best: tuple[float, int, list[tuple[str, float, Sequence[str], list[str]]]] | None = None
+    for k in range(3):
+        parts = sorted(((sentence, probs[k], words, feats) for sentence, probs, words, feats in distinct
+                        if probs[k] > together.floor), key=lambda part: -part[1])[:together.top]
+        total = sum(p - together.floor for _s, p, _w, _f in parts)
+        if total >= together.threshold and (best is None or total > best[0]):
+            best = (total, k, parts)
+    if best is None:
         return []
-    parts = [(sentence, probs[k], words, feats) for sentence, probs, words, feats in pooled if probs[k] > floor]
+    total, k, parts = best
     cat = RISK[k]
-    note = (f"statistical: together with {len(parts) - 1} other sentence{'s' if len(parts) != 2 else ''} of "
-            f"this entry ({sums[k]:.2f} above {floor:.2f}, threshold {need:.2f})")
+    others = len(parts) - 1
+    note = (f"statistical: read together with {others} other sentence{'s' if others != 1 else ''} of this entry "
+            f"({total:.2f} above {together.floor:.2f}, threshold {together.threshold:.2f})")
+    order = {sentence: i for i, (sentence, _p, _w, _f) in enumerate(pooled)}
     return [Finding(cat, "medium", f"model.{cat}", " ".join(model.weighed_most(words, feats, k)), sentence,
                     ("kind: statistical", f"statistical: p={p:.2f}", note))
-            for sentence, p, words, feats in parts]
+            for sentence, p, words, feats in sorted(parts, key=lambda part: order[part[0]])]
 
 
 _QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)

@@ -230,3 +230,24 @@ def test_model_judges_a_sentence_whose_rule_only_lacked_support_but_not_a_discou
     assert [f.rule for f in unsure.flags] == ["model.self"]
     negated = screen("I would never jump off the cliff.", lexicon=LEX, model=model)
     assert negated.discounted[0].context[0].startswith("negation") and not negated.flags
+
+
+def test_sentences_read_together_flag_an_entry_none_flags_alone():
+    # A one-word model: each "lantern" sentence reads as self at p=0.73, below the free threshold; two
+    # different ones add up past the entry's threshold (0.48 + 0.48 above the floor of 0.25 >= 0.8).
+    model = score.Model(bias=(-5.0, -5.0, -5.0), weights={"lantern": (6.0, 0.0, 0.0)}, threshold=0.9,
+                        anchors=frozenset(), free_threshold=0.98, together=score.Together(0.25, 0.8))
+    two = screen("I lit the lantern. We had soup. I sat by the lantern all night.", lexicon=LEX, model=model)
+    assert [(f.rule, f.severity) for f in two.flags] == [("model.self", "medium")] * 2
+    assert two.flags[0].context[1] == "statistical: p=0.73"
+    assert two.flags[0].context[2] == ("statistical: read together with 1 other sentence of this entry "
+                                       "(0.96 above 0.25, threshold 0.80)")
+    assert not screen("I lit the lantern. We had soup.", lexicon=LEX, model=model).flags
+    # The same sentence twice is one sentence.
+    assert not screen("I lit the lantern. I lit the lantern.", lexicon=LEX, model=model).flags
+    # A text with hardly any first person is not a journal's voice (a licence, a bounce notice).
+    assert not screen("The lantern was lit. The lantern burned low. It rained. It was late. The road was wet.",
+                      lexicon=LEX, model=model).flags
+    # Only for an entry nothing else flagged: a rule's flag stands alone.
+    ruled = screen("I lit the lantern. I sat by the lantern. I want to kill myself.", lexicon=LEX, model=model)
+    assert ruled.flags and not any(f.rule.startswith("model.") for f in ruled.flags)
