@@ -1,0 +1,137 @@
+"""Choose score.Together's parameters by grouped cross-validation (reading an entry's sentences together).
+
+The repository's labelled sets (and ../shared/screening/dev.jsonl when present) are dealt into --folds
+groups by set name; for each group the model is trained as the built-in one is (score.fit, the lexicon's
+examples, the curated anchors) on all the other groups, and every sentence of the group's entries is scored
+out of fold.  Then, for each combination of the grid, it prints how many risk entries and how many ordinary
+entries that nothing else flagged (rules, or one sentence at the model's thresholds) reading together would
+add, pooled over the folds, and how many of the real emails of ../shared/mail-samples it would add (scored
+with the built-in model, which never saw them).
+
+Usage: python benchmarks/screen_together.py [--folds 5] [--floors 0.25,0.35,0.45] [--thresholds 0.6,0.7,0.8,0.9,1.0]
+       [--tops 3] [--first 0,0.2] [FILE ...]
+Prints numbers only, never text.  About 3 minutes on a slow machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from journal_relay import score  # noqa: E402
+from journal_relay.screen import UNSUPPORTED, Lexicon, _fold, _sentences, load_lexicon, screen  # noqa: E402
+
+SAMPLES = ROOT / ".." / "shared" / "mail-samples"
+
+# One entry: whether the rules flag it, and per sentence with words (probabilities, anchored, seen by a
+# rule, first person).
+Entry = tuple[bool, list[tuple[tuple[float, ...], bool, bool, bool]]]
+
+
+def entry_numbers(text: str, lex: Lexicon, model: score.Model) -> Entry:
+    r = screen(text, lexicon=lex, model=None)
+    seen = {f.sentence for f in r.flags} | {f.sentence for f in r.discounted if f.context[0] not in UNSUPPORTED}
+    folded = _fold(text)
+    out = []
+    for s in _sentences(text, folded):
+        if s.quoted:
+            continue
+        words = lex.norm.words(folded[s.start:s.end])
+        if not words:
+            continue
+        probs = model.probabilities(score.features(words))
+        out.append((probs, not model.anchors.isdisjoint(words), text[s.start:s.end].strip() in seen,
+                    not score._FIRST.isdisjoint(words)))
+    return bool(r.flags), out
+
+
+def flagged_alone(e: Entry, model: score.Model) -> bool:
+    """Flagged without reading together: a rule, or one sentence at the model's thresholds."""
+    rules, sents = e
+    free = model.free_threshold if model.free_threshold is not None else 2.0
+    return rules or any(not seen and max(p) >= (model.threshold if anchored else free)
+                        for p, anchored, seen, _first in sents)
+
+
+def together(e: Entry, t: score.Together) -> bool:
+    sents = e[1]
+    if not sents or sum(first for *_x, first in sents) < t.first_person * len(sents):
+        return False
+    distinct = list({p: p for p, _a, seen, _f in sents if not seen}.values())
+    return any(sum(sorted((p[k] - t.floor for p in distinct if p[k] > t.floor), reverse=True)[:t.top])
+               >= t.threshold for k in range(3))
+
+
+def floats(s: str) -> list[float]:
+    return [float(x) for x in s.split(",") if x]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("files", nargs="*", type=Path)
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--floors", default="0.25,0.35,0.45")
+    ap.add_argument("--thresholds", default="0.6,0.7,0.8,0.9,1.0")
+    ap.add_argument("--tops", default="3")
+    ap.add_argument("--first", default="0,0.2", help="shares of first-person sentences required")
+    args = ap.parse_args(argv)
+    lex = load_lexicon()
+    files = args.files or sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl"))
+    dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
+    if not args.files and dev.exists():
+        files.append(dev)
+    sets = {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] for f in files}
+    names = sorted(sets)
+    extra = score.lexicon_items(lex)
+    curated = score.read_anchors()
+    shipped = score.load_model()
+    rows: list[tuple[bool, bool, Entry]] = []  # (risk, flagged alone, numbers)
+    for k in range(args.folds):
+        group = names[k::args.folds]
+        train = [it for n in names if n not in group for it in sets[n]] + extra
+        bias, weights, examples = score.fit(train, lex)
+        model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples, curated=curated),
+                                 f"fold {k}")
+        model = score.Model(model.bias, model.weights, model.threshold, model.anchors, model.source,
+                            shipped.free_threshold)
+        for n in group:
+            for it in sets[n]:
+                e = entry_numbers(it["text"], lex, model)
+                rows.append((it["label"] != "none", flagged_alone(e, model), e))
+        print(f"fold {k + 1}/{args.folds}: {len(group)} sets scored", flush=True)
+    real: list[tuple[bool, Entry]] = []
+    if SAMPLES.is_dir():
+        from journal_relay.parse import parse_message
+        for p in sorted(SAMPLES.rglob("*")):
+            if p.is_file() and p.suffix != ".md":
+                text = parse_message(p.read_bytes()).text
+                if len(text) >= 40:
+                    e = entry_numbers(text, lex, shipped)
+                    real.append((flagged_alone(e, shipped), e))
+    risk = sum(r for r, _f, _e in rows)
+    tp0 = sum(r and f for r, f, _e in rows)
+    fp0 = sum(f and not r for r, f, _e in rows)
+    print(f"{len(rows)} entries ({risk} risk) out of fold; flagged without reading together: "
+          f"recall {tp0 / risk:.3f}, false positives {fp0 / (len(rows) - risk):.3f}; real emails flagged "
+          f"{sum(f for f, _e in real)} of {len(real)}")
+    print("floor threshold top first_person: +risk entries +false alarms (ratio) +real emails")
+    grid = itertools.product(floats(args.floors), floats(args.thresholds), [int(x) for x in args.tops.split(",")],
+                             floats(args.first))
+    for floor, th, top, first in grid:
+        t = score.Together(floor, th, top, first)
+        tp = sum(1 for r, f, e in rows if r and not f and together(e, t))
+        fp = sum(1 for r, f, e in rows if not r and not f and together(e, t))
+        rr = sum(1 for f, e in real if not f and together(e, t))
+        print(f"{floor:.2f} {th:.2f} {top} {first:.2f}: +{tp} +{fp} ({tp / max(fp, 1):.1f}) +{rr}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
