@@ -12,7 +12,9 @@ a discount that only says a rule's own requirement was not met does not count). 
 of the model's anchor words (curated words with a clear risk weight) is judged against ``threshold``;
 one without, against the higher ``free_threshold``, or not at all when the model file sets none (the
 built-in one sets it since round 5, at the cost of normalising every sentence).  Above its threshold the
-sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.
+sentence gets a ``model.<category>`` finding at ``medium``: digest only, never an alert.  An entry that
+nothing flagged is then read as a whole (``Together``): several middling sentences of one risk class can
+flag it between them.
 
 Training (``fit``) is multiple-instance style: only the sentences of a risk entry that a cross-fitted
 model finds most risk-like are taught as risk, not its ordinary ones.
