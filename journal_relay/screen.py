@@ -1833,11 +1833,79 @@ def _subject_like(before: list[str], k: int, ctx: _Context, matched: list[str]) 
     return not any(x in ctx.boundaries for x in rest)  # in an earlier clause, not the subject of the match
 
 
+_ASIDE_VERBS = frozenset(("think", "guess", "reckon", "believe", "suppose", "assume", "imagine", "know", "heard"))
+
+
+def _aside(before: list[str], k: int) -> bool:
+    """Whether the "i" at ``before[k]`` only stands in an aside about someone else ("a lad called Finn, who I think
+    is nineteen, posted ...", "his mate, I reckon, ..."): "i" and a verb of opinion after "who", "which" or a
+    comma, not the writer as the subject of what follows."""
+    return (k + 1 < len(before) and before[k + 1] in _ASIDE_VERBS and k > 0
+            and before[k - 1] in ("who", "whom", "which", ",")
+            and (k + 2 >= len(before) or before[k + 2] in (",", "is", "was", "has", "had", "s", "lives", "works")))
+
+
 # Verbs that introduce what someone else says or thinks ("my brother says he'll regret it").
 _REPORTING = frozenset(("said", "says", "say", "told", "tells", "tell", "telling", "swore", "swears", "warned",
                         "warns", "reckons", "reckoned", "thinks", "thought", "threatened", "promised", "promises",
                         "texted", "wrote", "writes", "shouted", "screamed", "yelled", "saying", "keeps", "kept",
                         "posted", "messaged", "believes", "claims", "claimed", "insists", "insisted"))
+
+
+_QUOTE_LEAD = 10  # words before an opening quote searched for what introduces it
+# First-person words that stand for the quote's speaker in a rule whose person is "any": the victim of a
+# danger match ("he said he'd break my legs"; "I'll kill you" said to the writer still counts), the doer of
+# a self or others match.
+_QUOTE_SPEAKER = {"danger": frozenset(("me", "my", "myself", "us", "our")),
+                  "self": frozenset(("i", "me", "my", "myself")),
+                  "others": frozenset(("i", "me", "my", "myself"))}
+_ADDRESSED = frozenset(("you", "your", "yourself"))  # a quotation said to the writer ("you know what ...")
+
+
+def _quote_source(before: list[str], ctx: _Context) -> tuple[str | None, bool]:
+    """What introduces the open quotation that ``before`` ends in as someone's words ("she said", "kept
+    saying", "yelling", "things like"; None: nothing does), and whether that someone is the writer: the
+    subject of the reporting words, or the nearest subject before them ("I said", "I keep thinking things
+    like").  Earlier, closed quotations are left out."""
+    q = len(before) - 1 - before[::-1].index('"')
+    lead: list[str] = []
+    inside = False
+    for w in before[:q]:
+        if w == '"':
+            inside = not inside
+        elif not inside:
+            lead.append(w)
+    lead = lead[-_QUOTE_LEAD:] if len(lead) > _QUOTE_LEAD else lead
+    rm = ctx.reported.search(" ".join(lead))
+    if rm is None:
+        return None, False
+    k = " ".join(lead).count(" ", 0, rm.start())
+    if lead[k] in ctx.third_person:
+        return rm.group().strip(), False
+    for w in reversed(lead[:k + 1]):
+        if w in ctx.subjects:
+            return rm.group().strip(), w in ("i", "we")
+    return rm.group().strip(), False
+
+
+def _quoted_words(rule: Rule, matched: list[str], before: list[str], ctx: _Context) -> str | None:
+    """What introduces the quotation a match stands in, when the match is not the writer's own risk (None:
+    it is).  Someone else's quotation discounts a self or others rule, and a rule with ``person = "any"``
+    whose match holds the speaker's "I" or "my" (the quotation's first person is its speaker), unless a
+    danger quotation is said to the writer ("you know what happened to the last one who left me").  The
+    writer's own quoted thoughts count ('I keep thinking things like "I want to die"'); the writer's own
+    quoted exclamation stays discounted as before ('I said "I want to die" when the printer jammed')."""
+    rm, writer = _quote_source(before, ctx)
+    if rm is None:
+        return None
+    if writer:
+        return rm if rule.person != "any" and not rm.endswith(" like") else None
+    if rule.person != "any":
+        return rm
+    if _QUOTE_SPEAKER[rule.category].isdisjoint(matched):
+        return None
+    quoted = before[len(before) - before[::-1].index('"'):]
+    return rm if rule.category != "danger" or _ADDRESSED.isdisjoint(quoted) else None
 
 
 def _own_subject(matched: list[str], ctx: _Context) -> bool:
@@ -2081,7 +2149,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             own = _own_subject(matched, ctx)
             for k in range(len(before) - 1, -1, -1):
                 w = before[k]
-                if w in ("i", "myself"):
+                if w in ("i", "myself") and not _aside(before, k):
                     break
                 if w in ctx.third_person and (_reports(before, k) if own else _subject_like(before, k, ctx, matched)):
                     return f"someone else: {w}", notes
@@ -2105,11 +2173,10 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         media = _media(before, matched, ctx)
         if media:
             return media, notes
-    # Quoted speech by someone else: '... she said "I want to die" ...'
-    if '"' in before and before.count('"') % 2 == 1:
-        rm = ctx.reported.search(" ".join(before))
-        if rm and rule.person != "any":
-            return f"reported speech: {rm.group().strip()}", notes
+    # Quoted speech: '... she said "I want to die" ...', '... yelling "I'm going to kill you, Mummy"', 'the
+    # trainer read out things like "he said he'd break my legs"' (see _quoted_words).
+    if '"' in before and before.count('"') % 2 == 1 and (rm := _quoted_words(rule, matched, before, ctx)):
+        return f"reported speech: {rm}", notes
     hm = _once(memo, "hypothetical", ctx.hypothetical, norm, runs) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes

@@ -570,6 +570,10 @@ def test_context_still_discounts(text, reason):
     # researching how to do it is not media
     ("I watched a video on how to cut brake lines. My ex drives that road every morning.", "others"),
     ("Last night I googled videos of how long hanging takes.", "self"),
+    # the writer's own words in quotation marks, and a quotation said to the writer, still count (round 7)
+    ('I keep thinking things like "I want to die" on the bus.', "self"),
+    ('I told my sister "I want to kill him" and I meant it.', "others"),
+    ('He keeps saying "you know what happened to the last one who left me."', "danger"),
 ])
 def test_context_belongs_to_the_match(text, category):
     s = _one(text)
@@ -584,6 +588,19 @@ def test_context_belongs_to_the_match(text, category):
     ("I told my mum I used to cut myself.", "past"),
     ("His urges are back and he's not sure he can hold out.", "idiom"),
     ("We watched a documentary about how suicide affects families.", "media"),
+    # someone else's words in quotation marks: its "I" and "my" are the speaker's (round 7)
+    ('Grandad was muddled all evening and kept saying "I want to die, just let me go home."', "reported speech"),
+    ('My nephew ran at me with a foam sword screaming "I am going to kill you, evil queen!"', "reported speech"),
+    ('The course leader read out case notes, things like "she said she would smash my head in."', "reported speech"),
+    # "I think" as an aside about someone else
+    ('A woman on the forum, who I think lives in Leeds, posted a message saying goodbye to everyone.',
+     "someone else"),
+    # a span of ages, the months after a birth, years that ended at a point already told
+    ("Between the ages of eight and thirteen my uncle hit me most weekends.", "past"),
+    ("In the first weeks after my daughter was born I had images of hurting her.", "past"),
+    ("For six years before that he beat me, and I covered the bruises.", "past"),
+    # the therapist's question quoted back with words in between
+    ("You asked me on Tuesday, quite carefully, whether he ever hurts me, and the answer is no.", "quoted question"),
 ])
 def test_context_still_belongs_elsewhere(text, reason):
     s = _one(text)
