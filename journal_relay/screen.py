@@ -1148,6 +1148,7 @@ class _Context:
     media: re.Pattern[str]
     not_media: re.Pattern[str]  # a media word in another use, matched at the word: "shows up", "bad news"
     reported: _Rx
+    quote_intro: re.Pattern[str]
     past: _Rx
     recent: _Rx
     resolved: _Rx
@@ -1385,6 +1386,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         media=re.compile(_words_regex(media)),
         not_media=rx("not_media"),
         reported=_Rx.of(rx("reported_speech")),
+        quote_intro=rx("quote_intro"),
         past=_Rx.of(rx("past")),
         recent=_Rx.of(rx("recent")),
         resolved=_Rx.of(rx("resolved")),
@@ -2691,12 +2693,53 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                     got_by_writer = _by_writer(rule, words, i0, i1, norm, discount, ctx)
                     if got_by_writer is not None:
                         rule, discount = got_by_writer, None
+                if discount is None and rule.category != "danger" and _QUOTE_MARKS.intersection(original):
+                    qm = _quoted_by_other(folded[sent.start:sent.start + spans[i0][0]], "you" in words[i0:i1], ctx)
+                    if qm:
+                        discount = f"reported speech: {qm}"
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
                     continue
                 o0, o1 = spans[i0][0], spans[i1 - 1][1]
                 hits.append(_Hit(rule, si, i0, i1, original[o0:o1], stripped, notes, discount, m.end()))
+
+
+_QUOTE_MARKS = frozenset("'\"\u2018\u201c")
+# An opening quotation mark: at the start or after a space, bracket or colon, before a letter (or the match).
+_OPEN_QUOTE_RE = re.compile(r"(?:^|(?<=[\s(\[:,]))['\"](?=[a-z]|\Z)")
+# A closing one: after a letter or a stop, not before a letter ("'I'm" holds no closing mark).
+_CLOSE_QUOTE_RE = re.compile(r"(?<=[a-z.!?,])['\"](?![a-z])")
+# How many words before the opening mark may say whose words the quotation is.
+_QUOTE_INTRO_WORDS = 8
+
+
+def _quoted_by_other(head: str, to_you: bool, ctx: _Context) -> str | None:
+    """The words that give a quotation to someone else ("my daughter told her brother '...", "his old
+    catchphrase was '...", "the film had the line '..."), when the match stands inside that quotation
+    (``head``: the folded sentence up to the match), or None.  Single quotation marks are not tokens (they
+    are apostrophes too), so this looks at the folded text.  Not for danger rules: a threat reported to the
+    writer is their danger.  The writer's own words ("I told him '...") stay the writer's, and so do words
+    aimed at "you" (``to_you``) and said to the writer ("he said '...", "she told me '..."): a threat to the
+    writer, whichever rule reads it."""
+    opens = list(_OPEN_QUOTE_RE.finditer(head))
+    if not opens:
+        return None
+    q = opens[-1]
+    if _CLOSE_QUOTE_RE.search(head, q.end()):
+        return None  # the quotation closed before the match
+    intro = " ".join(head[:q.start()].split()[-_QUOTE_INTRO_WORDS:])
+    found = None
+    for m in ctx.quote_intro.finditer(intro):
+        found = m
+    if found is None:
+        return None
+    rest = intro[found.end():].split()
+    if "i" in rest or "we" in rest:
+        return None  # the writer speaks after them ("he went out and i thought '...")
+    if to_you and (not rest or rest[0] in ("me", "us")):
+        return None  # said to the writer
+    return found.group().strip()
 
 
 def _threat_goes_on(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,

@@ -624,3 +624,23 @@ def test_slang_normalises_to_readable_words():
     assert LEX.norm.words("i want to unalive myself") == ["i", "want", "to", "kill", "myself"]
     assert LEX.norm.words("my friend wants to unalive") == ["my", "friend", "wants", "to", "kill"]
     assert not any(f.category == "self" for f in _one("my friend wants to unalive").flags)
+
+
+@pytest.mark.parametrize("text", [
+    "My son told his sister 'I'm going to kill you' when she broke his Lego.",
+    "Grandad's favourite saying was 'do that again and I'll kill you'.",
+    "The song has the line 'I wish I'd never been born' and it's stuck in my head.",
+])
+def test_quotation_given_to_someone_else_is_reported_speech(text):
+    s = screen(text, lexicon=LEX, model=None)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith("reported speech") for r in _reasons(s)), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("I told him 'I'm going to kill you' and I meant it.", "others"),
+    ("He went out and I thought 'I want to die'.", "self"),
+])
+def test_quotation_in_the_writers_own_words_still_flags(text, category):
+    s = screen(text, lexicon=LEX, model=None)
+    assert any(f.category == category for f in s.flags), _reasons(s)
