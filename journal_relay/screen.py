@@ -1149,6 +1149,7 @@ class _Context:
     not_media: re.Pattern[str]  # a media word in another use, matched at the word: "shows up", "bad news"
     reported: _Rx
     quote_intro: re.Pattern[str]
+    quote_outro: re.Pattern[str]  # what names a quotation after it ("'...' is the first line of the song")
     past: _Rx
     recent: _Rx
     resolved: _Rx
@@ -1170,6 +1171,8 @@ class _Context:
     # A danger match the writer does to their own body on purpose is read as self-harm (see _by_writer).
     own_body: re.Pattern[str] = re.compile(r"(?!x)x")
     deliberate: re.Pattern[str] = re.compile(r"(?!x)x")
+    # Words before the writer's "I" that withdraw the negation after it: "I can't promise | I won't hurt him".
+    unsure_negation: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
     agent_window: int = 6
     # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
@@ -1387,6 +1390,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         not_media=rx("not_media"),
         reported=_Rx.of(rx("reported_speech")),
         quote_intro=rx("quote_intro"),
+        quote_outro=rx("quote_outro"),
         past=_Rx.of(rx("past")),
         recent=_Rx.of(rx("recent")),
         resolved=_Rx.of(rx("resolved")),
@@ -1406,6 +1410,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         affirm_next=_Rx.of(rx("affirm_next")),
         affirm_same=_Rx.of(rx("affirm_same")),
         own_body=rx("own_body"),
+        unsure_negation=rx("unsure_negation"),
         deliberate=rx("deliberate"),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
@@ -1921,6 +1926,22 @@ def _own_subject(matched: list[str], ctx: _Context) -> bool:
     return first in ("that", "this", "the", "my") and len(matched) > 1 and matched[1] in ctx.third_person
 
 
+_CLAUSE_VERBS = frozenset(("think", "thinking", "thought", "feel", "feeling", "felt", "like", "imagine", "imagining",
+                           "imagined", "picture", "picturing", "pictured", "swear", "swore", "worry", "worried", "fear",
+                           "afraid", "scared", "reckon", "guess", "suspect", "bet", "know", "knew", "hope", "hoping"))
+_MODALS = frozenset(("might", "will", "would", "could", "may", "can", "is", "was", "gonna", "going", "has", "had",
+                     "wants", "wanted", "does", "did"))
+
+
+def _subject_inside(matched: list[str]) -> str | None:
+    """Someone else as the subject of the match's own verb, after the writer's thinking verb ("I think | he
+    might hit her", "I'm scared she will hurt him"): the writer fears or guesses it, someone else would do it."""
+    for j in range(1, len(matched) - 1):
+        if matched[j] in ("he", "she", "they") and matched[j - 1] in _CLAUSE_VERBS and matched[j + 1] in _MODALS:
+            return matched[j]
+    return None
+
+
 def _reports(before: list[str], k: int) -> bool:
     """Whether someone else's word ``before[k]`` introduces what follows as their words or thoughts ("my
     brother says ...", "she told me ...", "he's always saying ...")."""
@@ -2120,7 +2141,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
-    if rule.negatable:
+    if rule.negatable and not _unsure(clause, matched, ctx):
         scope = clause
         if matched and matched[0] in ctx.subjects:
             scope = []  # the match starts its own clause ("... without notice again i am going to ...")
@@ -2155,6 +2176,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
                     break
                 if w in ctx.third_person and (_reports(before, k) if own else _subject_like(before, k, ctx, matched)):
                     return f"someone else: {w}", notes
+            if (w := _subject_inside(matched)) is not None:
+                return f"someone else: {w}", notes
         media = _media(before, matched, ctx)
         if media:
             return media, notes
@@ -2211,6 +2234,17 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             else:
                 return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+def _unsure(clause: list[str], matched: list[str], ctx: _Context) -> bool:
+    """Whether the writer withdraws the negation of the match ("I can't promise | I won't hurt him", "I can't
+    guarantee I won't do something stupid"): ``unsure_negation`` just before the writer's "I" that opens the
+    negated clause (the last "I" before the match, or the match's own)."""
+    head = clause + matched[:1] if matched[:1] == ["i"] else clause
+    k = len(head) - 1
+    while k >= 0 and head[k] not in ctx.subjects:
+        k -= 1
+    return k > 0 and head[k] == "i" and ctx.unsure_negation.search(" ".join(head[:k])) is not None
 
 
 def _still_going(memo: dict[str, re.Match[str] | None], words: list[str], i0: int, i1: int, norm: str,
@@ -2693,10 +2727,16 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                     got_by_writer = _by_writer(rule, words, i0, i1, norm, discount, ctx)
                     if got_by_writer is not None:
                         rule, discount = got_by_writer, None
+                if ((discount is None or discount.startswith("someone else: ")) and rule.category == "others"
+                        and _QUOTE_MARKS.intersection(original)
+                        and _threat_to_writer(folded[sent.start:sent.start + spans[i0][0]], words[i0:i1], ctx)):
+                    rule, discount = _threat_reported(rule), None
                 if discount is None and rule.category != "danger" and _QUOTE_MARKS.intersection(original):
                     qm = _quoted_by_other(folded[sent.start:sent.start + spans[i0][0]], "you" in words[i0:i1], ctx)
                     if qm:
                         discount = f"reported speech: {qm}"
+                    elif qm := _quote_named(folded[sent.start:sent.end], spans[i0][0], spans[i1 - 1][1], ctx):
+                        discount = f"quoted line: {qm}"
                 if rule.modifier:
                     if discount is None:
                         mods.append((rule, original[spans[i0][0]:spans[i1 - 1][1]].strip(), si))
@@ -2712,6 +2752,47 @@ _OPEN_QUOTE_RE = re.compile(r"(?:^|(?<=[\s(\[:,]))['\"](?=[a-z]|\Z)")
 _CLOSE_QUOTE_RE = re.compile(r"(?<=[a-z.!?,])['\"](?![a-z])")
 # How many words before the opening mark may say whose words the quotation is.
 _QUOTE_INTRO_WORDS = 8
+
+
+def _quote_named(text: str, start: int, end: int, ctx: _Context) -> str | None:
+    """What the words after a quotation name it as, when the match (``start``..``end`` in the folded sentence
+    ``text``) stands inside it ("'I want to die' is the first line of the song we're covering"): a line, a
+    lyric or a title (``quote_outro``), not the writer's own words.  None otherwise."""
+    opens = list(_OPEN_QUOTE_RE.finditer(text, 0, start))
+    if not opens or _CLOSE_QUOTE_RE.search(text, opens[-1].end(), start):
+        return None
+    cm = _CLOSE_QUOTE_RE.search(text, end)
+    if cm is None:
+        return None
+    om = ctx.quote_outro.match(text, cm.end())
+    return om.group().strip() if om else None
+
+
+def _threat_to_writer(head: str, matched: list[str], ctx: _Context) -> bool:
+    """Whether a threat to hurt "you" stands in a quotation that someone else says or sends to the writer
+    ("She DMed me 'watch your back, we're gonna jump you'", "he texted me 'I'll hurt you'"): the writer is
+    the one in danger.  ``head``: the folded sentence up to the match; the quotation must still be open, and
+    the words that introduce it must be someone else's, said to the writer (nothing after them, or "me")."""
+    if _ADDRESSED.isdisjoint(matched):
+        return False
+    opens = list(_OPEN_QUOTE_RE.finditer(head))
+    if not opens or _CLOSE_QUOTE_RE.search(head, opens[-1].end()):
+        return False
+    intro = head[:opens[-1].start()].split()[-_QUOTE_INTRO_WORDS:]
+    found = None
+    for m in ctx.quote_intro.finditer(" ".join(intro)):
+        found = m
+    if found is None or found.group().split()[0] not in ctx.third_person:
+        return False
+    rest = " ".join(intro)[found.end():].split()
+    return not rest or rest[0] in ("me", "us")
+
+
+@lru_cache(maxsize=None)
+def _threat_reported(rule: Rule) -> Rule:
+    """The danger reading of an others rule matched in a threat said to the writer (see _threat_to_writer)."""
+    return replace(rule, id="danger.threat_to_writer", category="danger", kind="threat",
+                   description=f"a threat said or sent to the writer (read from {rule.id})")
 
 
 def _quoted_by_other(head: str, to_you: bool, ctx: _Context) -> str | None:
