@@ -43,7 +43,7 @@ import unicodedata
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from functools import lru_cache, partial
+from functools import cache, lru_cache, partial
 from itertools import accumulate, chain
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -2176,8 +2176,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
                     break
                 if w in ctx.third_person and (_reports(before, k) if own else _subject_like(before, k, ctx, matched)):
                     return f"someone else: {w}", notes
-            if (w := _subject_inside(matched)) is not None:
-                return f"someone else: {w}", notes
+            if (who := _subject_inside(matched)) is not None:
+                return f"someone else: {who}", notes
         media = _media(before, matched, ctx)
         if media:
             return media, notes
@@ -2200,8 +2200,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             return media, notes
     # Quoted speech: '... she said "I want to die" ...', '... yelling "I'm going to kill you, Mummy"', 'the
     # trainer read out things like "he said he'd break my legs"' (see _quoted_words).
-    if '"' in before and before.count('"') % 2 == 1 and (rm := _quoted_words(rule, matched, before, ctx)):
-        return f"reported speech: {rm}", notes
+    if '"' in before and before.count('"') % 2 == 1 and (quoted_by := _quoted_words(rule, matched, before, ctx)):
+        return f"reported speech: {quoted_by}", notes
     hm = _once(memo, "hypothetical", ctx.hypothetical, norm, runs) if rule.category != "danger" else None
     if hm:
         return f"hypothetical: {hm.group().strip()}", notes
@@ -2788,7 +2788,7 @@ def _threat_to_writer(head: str, matched: list[str], ctx: _Context) -> bool:
     return not rest or rest[0] in ("me", "us")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _threat_reported(rule: Rule) -> Rule:
     """The danger reading of an others rule matched in a threat said to the writer (see _threat_to_writer)."""
     return replace(rule, id="danger.threat_to_writer", category="danger", kind="threat",
