@@ -2775,16 +2775,10 @@ def _threat_to_writer(head: str, matched: list[str], ctx: _Context) -> bool:
     the words that introduce it must be someone else's, said to the writer (nothing after them, or "me")."""
     if _ADDRESSED.isdisjoint(matched):
         return False
-    opens = list(_OPEN_QUOTE_RE.finditer(head))
-    if not opens or _CLOSE_QUOTE_RE.search(head, opens[-1].end()):
+    got = _open_quote_intro(head, ctx)
+    if got is None or got[0].group().split()[0] not in ctx.third_person:
         return False
-    intro = head[:opens[-1].start()].split()[-_QUOTE_INTRO_WORDS:]
-    found = None
-    for m in ctx.quote_intro.finditer(" ".join(intro)):
-        found = m
-    if found is None or found.group().split()[0] not in ctx.third_person:
-        return False
-    rest = " ".join(intro)[found.end():].split()
+    rest = got[1]
     return not rest or rest[0] in ("me", "us")
 
 
@@ -2803,6 +2797,21 @@ def _quoted_by_other(head: str, to_you: bool, ctx: _Context) -> str | None:
     writer is their danger.  The writer's own words ("I told him '...") stay the writer's, and so do words
     aimed at "you" (``to_you``) and said to the writer ("he said '...", "she told me '..."): a threat to the
     writer, whichever rule reads it."""
+    got = _open_quote_intro(head, ctx)
+    if got is None:
+        return None
+    found, rest = got
+    if "i" in rest or "we" in rest:
+        return None  # the writer speaks after them ("he went out and i thought '...")
+    if to_you and (not rest or rest[0] in ("me", "us")):
+        return None  # said to the writer
+    return found.group().strip()
+
+
+def _open_quote_intro(head: str, ctx: _Context) -> tuple[re.Match[str], list[str]] | None:
+    """For a folded sentence ``head`` that ends inside an open quotation: the last words among the few before
+    its opening mark that introduce it (``quote_intro``: "she told her brother", "the line"), and the words
+    between those and the mark; None when the quotation closed before the end or nothing introduces it."""
     opens = list(_OPEN_QUOTE_RE.finditer(head))
     if not opens:
         return None
@@ -2815,12 +2824,7 @@ def _quoted_by_other(head: str, to_you: bool, ctx: _Context) -> str | None:
         found = m
     if found is None:
         return None
-    rest = intro[found.end():].split()
-    if "i" in rest or "we" in rest:
-        return None  # the writer speaks after them ("he went out and i thought '...")
-    if to_you and (not rest or rest[0] in ("me", "us")):
-        return None  # said to the writer
-    return found.group().strip()
+    return found, intro[found.end():].split()
 
 
 def _threat_goes_on(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
