@@ -31,7 +31,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from journal_relay.screen import Finding, Lexicon, Screening, _Entry
@@ -410,7 +410,7 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
     return out
 
 
-def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
+def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
         mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5
         ) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
     """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
@@ -420,17 +420,20 @@ def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, 
     come from cross-fitting (a model trained on the other half of the entries: the even ones score the
     odd ones and back), because a model scores its own training sentences all alike.  Every fit is one
     run per seed in ``seeds`` (the order the examples are shown in), their weights averaged, each run
-    averaging its iterates over its last ``average`` epochs (see ``train``).  Returns (bias, weights, the
-    examples trained on at the end).  Deterministic."""
+    averaging its iterates over its last ``average`` epochs (see ``train``).  An item's optional "weight"
+    (default 1) scales the loss of each of its sentences.  Returns (bias, weights, the examples trained on
+    at the end).  Deterministic."""
     data: list[tuple[list[str], int]] = []
     owner: list[int] = []
+    base: list[float] = []  # an item's own weight ("weight", default 1), for each of its sentences
     for e, it in enumerate(items):
         y = CLASSES.index(it["label"])
         for words in sentence_words(it["text"], lex):
             if words:
                 data.append((features(words), y))
                 owner.append(e)
-    keep = [1.0] * len(data)
+                base.append(float(it.get("weight", 1.0)))
+    keep = list(base)
     for _ in range(mil_rounds):
         halves = []
         for h in (0, 1):
@@ -443,7 +446,7 @@ def fit(items: Sequence[Mapping[str, str]], lex: Lexicon, *, l2: float = 0.003, 
         for i, (feats, y) in enumerate(data):
             if y:
                 risk.setdefault(owner[i], []).append((i, halves[owner[i] % 2].probabilities(feats)[y - 1]))
-        keep = [1.0] * len(data)
+        keep = list(base)
         for sents in risk.values():
             if len(sents) > 1:
                 top = max(p for _i, p in sents)
@@ -467,12 +470,13 @@ def _train_runs(data: Sequence[tuple[list[str], int]], seeds: Sequence[int], *, 
     return bias, weights
 
 
-def lexicon_items(lex: Lexicon) -> list[dict[str, str]]:
+def lexicon_items(lex: Lexicon, counter_weight: float = 1.0) -> list[dict[str, Any]]:
     """The lexicon's own labelled sentences: rule examples (the rule's category), counter-examples (none:
-    hard negatives) and safety examples."""
-    out = [{"label": r.category, "text": t} for r in lex.rules if not r.modifier and r.category in RISK
-           for t in r.examples]
-    out += [{"label": "none", "text": t} for r in lex.rules for t in r.counter_examples]
+    hard negatives, each with ``counter_weight`` as its training weight) and safety examples."""
+    out: list[dict[str, Any]] = [{"label": r.category, "text": t} for r in lex.rules
+                                 if not r.modifier and r.category in RISK for t in r.examples]
+    out += [{"label": "none", "text": t, **({"weight": counter_weight} if counter_weight != 1.0 else {})}
+            for r in lex.rules for t in r.counter_examples]
     out += [{"label": ex.category, "text": ex.text} for ex in lex.safety]
     return out
 
