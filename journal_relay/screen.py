@@ -1173,6 +1173,13 @@ class _Context:
     deliberate: re.Pattern[str] = re.compile(r"(?!x)x")
     # Words before the writer's "I" that withdraw the negation after it: "I can't promise | I won't hurt him".
     unsure_negation: re.Pattern[str] = re.compile(r"(?!x)x")
+    # A negation said before the writer's "I" that opens the clause of the match: "no way I would ever ...",
+    # "never would I ...", "not a chance I'd ...".
+    fronted_negation: re.Pattern[str] = re.compile(r"(?!x)x")
+    # A negative answer right after the match, as in a check-in list: "suicidal thoughts: none".
+    answer_after: re.Pattern[str] = re.compile(r"(?!x)x")
+    # A negative answer to the therapist's quoted question: it outweighs an affirmation ("the honest answer is no").
+    deny_answer: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
     agent_window: int = 6
     # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
@@ -1411,6 +1418,9 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         affirm_same=_Rx.of(rx("affirm_same")),
         own_body=rx("own_body"),
         unsure_negation=rx("unsure_negation"),
+        fronted_negation=rx("fronted_negation"),
+        answer_after=rx("answer_after"),
+        deny_answer=rx("deny_answer"),
         deliberate=rx("deliberate"),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
@@ -2142,6 +2152,10 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
     if rule.negatable and not _unsure(clause, matched, ctx):
+        if fm := _fronted(clause, matched, ctx):
+            return f"negation: {fm}", notes
+        if (am := ctx.answer_after.match(" ".join(words[i1:]))) is not None:
+            return f"negation: {am.group().strip()}", notes
         scope = clause
         if matched and matched[0] in ctx.subjects:
             scope = []  # the match starts its own clause ("... without notice again i am going to ...")
@@ -2236,15 +2250,30 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     return None, notes
 
 
-def _unsure(clause: list[str], matched: list[str], ctx: _Context) -> bool:
-    """Whether the writer withdraws the negation of the match ("I can't promise | I won't hurt him", "I can't
-    guarantee I won't do something stupid"): ``unsure_negation`` just before the writer's "I" that opens the
-    negated clause (the last "I" before the match, or the match's own)."""
+def _before_writer(clause: list[str], matched: list[str], ctx: _Context) -> str | None:
+    """The clause's words before the writer's "I" that opens the clause of the match (the last subject before
+    the match, or the match's own), or None when that subject is someone else or there is nothing before it."""
     head = clause + matched[:1] if matched[:1] == ["i"] else clause
     k = len(head) - 1
     while k >= 0 and head[k] not in ctx.subjects:
         k -= 1
-    return k > 0 and head[k] == "i" and ctx.unsure_negation.search(" ".join(head[:k])) is not None
+    return " ".join(head[:k]) if k > 0 and head[k] == "i" else None
+
+
+def _unsure(clause: list[str], matched: list[str], ctx: _Context) -> bool:
+    """Whether the writer withdraws the negation of the match ("I can't promise | I won't hurt him", "I can't
+    guarantee I won't do something stupid"): ``unsure_negation`` just before the writer's "I" that opens the
+    negated clause (the last "I" before the match, or the match's own)."""
+    lead = _before_writer(clause, matched, ctx)
+    return lead is not None and ctx.unsure_negation.search(lead) is not None
+
+
+def _fronted(clause: list[str], matched: list[str], ctx: _Context) -> str | None:
+    """A negation put before the writer's "I" ("no way I would ever ...", "never would I ...", "not a chance I'd
+    ..."): the ordinary scope starts after that "I" and does not see it."""
+    lead = _before_writer(clause, matched, ctx)
+    fm = ctx.fronted_negation.search(lead) if lead is not None else None
+    return fm.group().strip() if fm else None
 
 
 def _still_going(memo: dict[str, re.Match[str] | None], words: list[str], i0: int, i1: int, norm: str,
@@ -2910,10 +2939,14 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         qm = ctx.question.search(norm)
         if not qm:
             continue
-        affirmed = ctx.affirm_same.search(norm, max(qm.end(), h.nend))
-        if not affirmed and h.sent + 1 < len(sents):
-            nxt = sents[h.sent + 1]
-            affirmed = ctx.affirm_next.match(_normed(lex, done, h.sent + 1, folded, nxt.start, nxt.end).text)
+        after = max(qm.end(), h.nend)
+        nxt = ""
+        if h.sent + 1 < len(sents):
+            s = sents[h.sent + 1]
+            nxt = _normed(lex, done, h.sent + 1, folded, s.start, s.end).text
+        affirmed = ctx.affirm_same.search(norm, after) or ctx.affirm_next.match(nxt)
+        if affirmed and (ctx.deny_answer.search(norm, after) or ctx.deny_answer.search(nxt)):
+            affirmed = None  # a plain no outweighs "I've thought about it": "... the honest answer is no"
         if affirmed:
             if h.discount is None or h.discount.startswith("negation"):
                 h.discount = None

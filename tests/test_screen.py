@@ -644,3 +644,27 @@ def test_quotation_given_to_someone_else_is_reported_speech(text):
 def test_quotation_in_the_writers_own_words_still_flags(text, category):
     s = screen(text, lexicon=LEX, model=None)
     assert any(f.category == category for f in s.flags), _reasons(s)
+
+
+@pytest.mark.parametrize("text", [
+    # a negation put before the writer's "I", or a "none" after the match in a check-in list
+    "no way i would ever kill myself, i love my nephews too much",
+    "Never would I hurt myself, whatever happens.",
+    "- suicidal thoughts: nil this week",
+    # a plain no to the therapist's question outweighs "I've been thinking about it"
+    "You asked whether I still think about suicide. I have been thinking about it and the answer is no.",
+])
+def test_context_negation_said_in_other_words(text):
+    s = screen(text, lexicon=LEX, model=None)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith("negation") or r.startswith("quoted question") for r in _reasons(s)), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("no way i can keep going, i want to kill myself", "self"),
+    ("suicidal thoughts: none until last night", "self"),
+    ("You asked if I'm still thinking about suicide. I have, and I'm not okay.", "self"),
+])
+def test_context_negation_in_other_words_does_not_reach_real_risk(text, category):
+    s = screen(text, lexicon=LEX, model=None)
+    assert any(f.category == category for f in s.flags), _reasons(s)
