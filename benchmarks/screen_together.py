@@ -31,8 +31,8 @@ from journal_relay.screen import UNSUPPORTED, Lexicon, _fold, _sentences, load_l
 SAMPLES = ROOT / ".." / "shared" / "mail-samples"
 
 # One entry: whether the rules flag it, and per sentence with words (probabilities, anchored, seen by a
-# rule, first person).
-Entry = tuple[bool, list[tuple[tuple[float, ...], bool, bool, bool]]]
+# rule, first person, words).
+Entry = tuple[bool, list[tuple[tuple[float, ...], bool, bool, bool, tuple[str, ...]]]]
 
 
 def entry_numbers(text: str, lex: Lexicon, model: score.Model) -> Entry:
@@ -48,7 +48,7 @@ def entry_numbers(text: str, lex: Lexicon, model: score.Model) -> Entry:
             continue
         probs = model.probabilities(score.features(words))
         out.append((probs, not model.anchors.isdisjoint(words), text[s.start:s.end].strip() in seen,
-                    not score._FIRST.isdisjoint(words)))
+                    not score._FIRST.isdisjoint(words), tuple(words)))
     return bool(r.flags), out
 
 
@@ -57,16 +57,15 @@ def flagged_alone(e: Entry, model: score.Model) -> bool:
     rules, sents = e
     free = model.free_threshold if model.free_threshold is not None else 2.0
     return rules or any(not seen and max(p) >= (model.threshold if anchored else free)
-                        for p, anchored, seen, _first in sents)
+                        for p, anchored, seen, _first, _words in sents)
 
 
 def together(e: Entry, t: score.Together) -> bool:
+    """Whether reading together flags the entry (score.Together, as score.second_opinion asks it)."""
     sents = e[1]
-    if not sents or sum(first for *_x, first in sents) < t.first_person * len(sents):
+    if not sents or not t.voiced(sum(first for _p, _a, _s, first, _w in sents), len(sents)):
         return False
-    distinct = list({p: p for p, _a, seen, _f in sents if not seen}.values())
-    return any(sum(sorted((p[k] - t.floor for p in distinct if p[k] > t.floor), reverse=True)[:t.top])
-               >= t.threshold for k in range(3))
+    return t.reading([(words, p) for p, _a, seen, _f, words in sents if not seen]) is not None
 
 
 def floats(s: str) -> list[float]:

@@ -102,6 +102,29 @@ class Together:
     top: int = 3
     first_person: float = 0.2
 
+    def voiced(self, first: int, spoken: int) -> bool:
+        """Whether ``first`` of an entry's ``spoken`` sentences (those with words) are enough in the first person."""
+        return first >= self.first_person * spoken
+
+    def reading(self, sentences: Sequence[tuple[Sequence[str], Sequence[float]]]
+                ) -> tuple[float, int, list[int]] | None:
+        """For an entry's sentences as (words, risk probabilities): the sum, the risk class and the indices of
+        the sentences that added to it (highest first), for the class whose ``top`` highest probabilities
+        above ``floor`` add up most, when that reaches ``threshold``; None otherwise.  A sentence repeated
+        word for word counts once."""
+        first_at: dict[tuple[str, ...], int] = {}
+        for i, (words, _probs) in enumerate(sentences):
+            first_at.setdefault(tuple(words), i)
+        distinct = list(first_at.values())
+        best: tuple[float, int, list[int]] | None = None
+        for k in range(3):
+            idx = sorted((i for i in distinct if sentences[i][1][k] > self.floor),
+                         key=lambda i: -sentences[i][1][k])[:self.top]
+            total = sum(sentences[i][1][k] - self.floor for i in idx)
+            if total >= self.threshold and (best is None or total > best[0]):
+                best = (total, k, idx)
+        return best
+
 
 @dataclass(frozen=True, eq=False)
 class Model:
@@ -321,7 +344,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
                                  ("kind: statistical", f"statistical: p={prob:.2f} (threshold {th:.2f})")))
         elif together is not None and words and max(z) >= floor_odds:
             pooled.append((sentence, _softmax(z), words, feats))
-    if not added and together is not None and pooled and first >= together.first_person * spoken:
+    if not added and together is not None and pooled and together.voiced(first, spoken):
         added = _together(model, pooled, together)
     if not added:
         return result
@@ -333,30 +356,21 @@ def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Seque
     """Findings for an entry whose risk is spread over several sentences, none enough alone ("I gave the
     dog to my sister. I wrote to everyone I love. Tomorrow I'll finally be free."): for the risk class
     whose ``top`` highest sentence probabilities above the floor add up most, when they reach the
-    threshold, one finding per sentence that added to it.  A sentence repeated word for word counts once.
+    threshold (``Together.reading``), one finding per sentence that added to it, in the entry's order.
     Chosen by grouped cross-validation (docs/screening.md, "Round 7")."""
     from journal_relay.screen import Finding
 
-    distinct = list({tuple(words): (sentence, probs, words, feats)
-                     for sentence, probs, words, feats in reversed(pooled)}.values())[::-1]
-    best: tuple[float, int, list[tuple[str, float, Sequence[str], list[str]]]] | None = None
-    for k in range(3):
-        parts = sorted(((sentence, probs[k], words, feats) for sentence, probs, words, feats in distinct
-                        if probs[k] > together.floor), key=lambda part: -part[1])[:together.top]
-        total = sum(p - together.floor for _s, p, _w, _f in parts)
-        if total >= together.threshold and (best is None or total > best[0]):
-            best = (total, k, parts)
-    if best is None:
+    got = together.reading([(words, probs) for _s, probs, words, _f in pooled])
+    if got is None:
         return []
-    total, k, parts = best
+    total, k, idx = got
     cat = RISK[k]
-    others = len(parts) - 1
+    others = len(idx) - 1
     note = (f"statistical: read together with {others} other sentence{'s' if others != 1 else ''} of this entry "
             f"({total:.2f} above {together.floor:.2f}, threshold {together.threshold:.2f})")
-    order = {sentence: i for i, (sentence, _p, _w, _f) in enumerate(pooled)}
     return [Finding(cat, "medium", f"model.{cat}", " ".join(model.weighed_most(words, feats, k)), sentence,
-                    ("kind: statistical", f"statistical: p={p:.2f}", note))
-            for sentence, p, words, feats in sorted(parts, key=lambda part: order[part[0]])]
+                    ("kind: statistical", f"statistical: p={probs[k]:.2f}", note))
+            for sentence, probs, words, feats in (pooled[i] for i in sorted(idx))]
 
 
 _QUOTING_RE = re.compile(r"^\s*(?:>|\||on .{0,200}wrote:|-{2,} ?original message|from: )", re.MULTILINE)

@@ -2756,12 +2756,13 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
                     got_by_writer = _by_writer(rule, words, i0, i1, norm, discount, ctx)
                     if got_by_writer is not None:
                         rule, discount = got_by_writer, None
-                if ((discount is None or discount.startswith("someone else: ")) and rule.category == "others"
-                        and _QUOTE_MARKS.intersection(original)
-                        and _threat_to_writer(folded[sent.start:sent.start + spans[i0][0]], words[i0:i1], ctx)):
+                # (the folded sentence up to the match, when the sentence holds a quotation mark)
+                head = folded[sent.start:sent.start + spans[i0][0]] if _QUOTE_MARKS.intersection(original) else None
+                if (head is not None and (discount is None or discount.startswith("someone else: "))
+                        and rule.category == "others" and _threat_to_writer(head, words[i0:i1], ctx)):
                     rule, discount = _threat_reported(rule), None
-                if discount is None and rule.category != "danger" and _QUOTE_MARKS.intersection(original):
-                    qm = _quoted_by_other(folded[sent.start:sent.start + spans[i0][0]], "you" in words[i0:i1], ctx)
+                if head is not None and discount is None and rule.category != "danger":
+                    qm = _quoted_by_other(head, "you" in words[i0:i1], ctx)
                     if qm:
                         discount = f"reported speech: {qm}"
                     elif qm := _quote_named(folded[sent.start:sent.end], spans[i0][0], spans[i1 - 1][1], ctx):
@@ -2787,8 +2788,7 @@ def _quote_named(text: str, start: int, end: int, ctx: _Context) -> str | None:
     """What the words after a quotation name it as, when the match (``start``..``end`` in the folded sentence
     ``text``) stands inside it ("'I want to die' is the first line of the song we're covering"): a line, a
     lyric or a title (``quote_outro``), not the writer's own words.  None otherwise."""
-    opens = list(_OPEN_QUOTE_RE.finditer(text, 0, start))
-    if not opens or _CLOSE_QUOTE_RE.search(text, opens[-1].end(), start):
+    if _open_quote(text[:start]) is None:
         return None
     cm = _CLOSE_QUOTE_RE.search(text, end)
     if cm is None:
@@ -2837,16 +2837,22 @@ def _quoted_by_other(head: str, to_you: bool, ctx: _Context) -> str | None:
     return found.group().strip()
 
 
+def _open_quote(head: str) -> re.Match[str] | None:
+    """The opening mark of the quotation that the folded text ``head`` ends inside, or None (no quotation, or
+    the last one closed before the end)."""
+    opens = list(_OPEN_QUOTE_RE.finditer(head))
+    if not opens or _CLOSE_QUOTE_RE.search(head, opens[-1].end()):
+        return None
+    return opens[-1]
+
+
 def _open_quote_intro(head: str, ctx: _Context) -> tuple[re.Match[str], list[str]] | None:
     """For a folded sentence ``head`` that ends inside an open quotation: the last words among the few before
     its opening mark that introduce it (``quote_intro``: "she told her brother", "the line"), and the words
     between those and the mark; None when the quotation closed before the end or nothing introduces it."""
-    opens = list(_OPEN_QUOTE_RE.finditer(head))
-    if not opens:
+    q = _open_quote(head)
+    if q is None:
         return None
-    q = opens[-1]
-    if _CLOSE_QUOTE_RE.search(head, q.end()):
-        return None  # the quotation closed before the match
     intro = " ".join(head[:q.start()].split()[-_QUOTE_INTRO_WORDS:])
     found = None
     for m in ctx.quote_intro.finditer(intro):
