@@ -1,11 +1,13 @@
 """Evaluate the screener on labelled JSONL (fields: id, label in self/others/danger/none, tag, text).
 
-Usage: python benchmarks/screen_eval.py [--practice FILE] [--model built-in|rules-only|anchored-only] [FILE ...]
+Usage: python benchmarks/screen_eval.py [--practice FILE]
+       [--model built-in|rules-only|anchored-only|no-together] [FILE ...]
 Default files: ../shared/screening/dev.jsonl (next to the repo, if present) and tests/data/screening/*.jsonl.
 Prints recall on risk items, false-positive rate on none items, category accuracy, and every miss and
 false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use).
 --model: the built-in statistical second opinion (default), none (the rules alone), or the built-in one
-judging only sentences with an anchor word (as before round 5).
+judging only sentences with an anchor word (as before round 5), or the built-in one without reading an
+entry's sentences together (as before round 7).
 Always exits 0 unless a file cannot be read.
 """
 
@@ -40,6 +42,8 @@ def second_opinion(name: str) -> score.Model | None:
     """What --model names, as screen()'s ``model`` argument (None: the rules alone)."""
     if name == "rules-only":
         return None
+    if name == "no-together":
+        return dataclasses.replace(score.load_model(), together=None)
     if name == "anchored-only":
         return dataclasses.replace(score.load_model(), free_threshold=None, together=None)
     return score.load_model()
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--practice", type=Path, default=None, help="practice lexicon file")
     ap.add_argument("--show-text", action="store_true", help="also print the text of misses and false alarms")
-    ap.add_argument("--model", choices=("built-in", "rules-only", "anchored-only"), default="built-in",
+    ap.add_argument("--model", choices=("built-in", "rules-only", "anchored-only", "no-together"), default="built-in",
                     help="the statistical second opinion to screen with (default: the built-in one)")
     args = ap.parse_args(argv)
     lexicon = load_lexicon(args.practice)

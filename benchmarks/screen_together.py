@@ -16,10 +16,11 @@ Prints numbers only, never text.  About 3 minutes on a slow machine.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,31 @@ def floats(s: str) -> list[float]:
     return [float(x) for x in s.split(",") if x]
 
 
+def labelled_sets(files: Sequence[Path]) -> dict[str, list[dict]]:
+    """The labelled sets to deal into folds: ``files``, or the repository's sets and the shared dev set."""
+    if not files:
+        files = sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl"))
+        dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
+        files += [dev] if dev.exists() else []
+    return {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] for f in files}
+
+
+def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_weight: float = 1.0
+                ) -> Iterator[tuple[list[str], score.Model]]:
+    """For each fold: the names of its sets (dealt by name), and a model trained as the built-in one is (the
+    lexicon's examples, the curated anchors, the shipped thresholds and reading together) on all the others."""
+    names = sorted(sets)
+    extra = score.lexicon_items(lex, counter_weight=counter_weight)
+    shipped = score.load_model()
+    for k in range(folds):
+        group = names[k::folds]
+        train = [it for n in names if n not in group for it in sets[n]] + extra
+        bias, weights, examples = score.fit(train, lex)
+        model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples,
+                                               curated=score.read_anchors()), f"fold {k}")
+        yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", type=Path)
@@ -82,24 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--first", default="0,0.2", help="shares of first-person sentences required")
     args = ap.parse_args(argv)
     lex = load_lexicon()
-    files = args.files or sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl"))
-    dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
-    if not args.files and dev.exists():
-        files.append(dev)
-    sets = {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] for f in files}
-    names = sorted(sets)
-    extra = score.lexicon_items(lex)
-    curated = score.read_anchors()
+    sets = labelled_sets(args.files)
     shipped = score.load_model()
     rows: list[tuple[bool, bool, Entry]] = []  # (risk, flagged alone, numbers)
-    for k in range(args.folds):
-        group = names[k::args.folds]
-        train = [it for n in names if n not in group for it in sets[n]] + extra
-        bias, weights, examples = score.fit(train, lex)
-        model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples, curated=curated),
-                                 f"fold {k}")
-        model = score.Model(model.bias, model.weights, model.threshold, model.anchors, model.source,
-                            shipped.free_threshold)
+    for k, (group, model) in enumerate(fold_models(sets, args.folds, lex)):
         for n in group:
             for it in sets[n]:
                 e = entry_numbers(it["text"], lex, model)

@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
                     "everyday prose: see journal_relay/screen_anchors.txt)")
     ap.add_argument("--counter-weight", type=float, default=1.0, help="training weight of the lexicon's "
-                    "counter-examples (round 7: 0.5 and 0 measured worse than 1 by grouped cross-validation)")
+                    "counter-examples (round 7: 0.5 and 0 measured no better than 1: benchmarks/screen_cv.py)")
     ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
     ap.add_argument("--practice", type=Path, default=None, help="practice lexicon (its normaliser is used)")
     args = ap.parse_args(argv)
