@@ -1,17 +1,22 @@
 """Grouped cross-validation of the whole screener (rules + model + reading together), for training choices.
 
 The labelled sets are dealt into --folds groups by name as in benchmarks/screen_together.py; each group is
-screened with a model trained as the built-in one is on all the others, with the lexicon's counter-examples
-at each weight of --counter-weights.  Prints, per weight, the risk entries flagged and the ordinary entries
-flagged, pooled over the folds and per set.  Numbers only, never text.  About 4 minutes per weight on a
-slow machine.
+screened with a model trained as the built-in one is on all the others, once per training choice (the
+lexicon's counter-examples at each weight of --counter-weights, the training orders of each --seeds), and
+each fold model is then read at every operating point of --points (the model's threshold for a sentence
+with an anchor word, for one without, and reading together's threshold; "s" keeps the shipped value).
+Prints, per choice and point, the risk entries flagged and the ordinary entries flagged, pooled over the
+folds (and per set with --per-set).  Numbers only, never text.  About 4 minutes per training choice and
+1 more per extra point on a slow machine.
 
-Usage: python benchmarks/screen_cv.py [--folds 5] [--counter-weights 1,0.5,0] [FILE ...]
+Usage: python benchmarks/screen_cv.py [--folds 5] [--counter-weights 1,0.5,0] [--seeds 0 0+1+2]
+                                      [--points s/s/s 0.85/s/s 0.9/0.95/0.7] [--per-set] [FILE ...]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,32 +27,53 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from screen_together import fold_models, labelled_sets  # noqa: E402
 
+from journal_relay import score  # noqa: E402
 from journal_relay.screen import load_lexicon, screen  # noqa: E402
+
+
+def at_point(model: score.Model, point: str) -> score.Model:
+    """``model`` read at ``point``: THRESHOLD/FREE_THRESHOLD/TOGETHER_THRESHOLD, "s" for the shipped value."""
+    th, free, tog = (None if x == "s" else float(x) for x in point.split("/"))
+    together = model.together if tog is None or model.together is None else \
+        dataclasses.replace(model.together, threshold=tog)
+    return dataclasses.replace(model, threshold=model.threshold if th is None else th,
+                               free_threshold=model.free_threshold if free is None else free, together=together)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", type=Path)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--counter-weights", default="1,0.5,0", help="training weights of the lexicon's counter-examples")
+    ap.add_argument("--counter-weights", default="1", help="training weights of the lexicon's counter-examples")
+    ap.add_argument("--seeds", nargs="+", default=["0"], help="training orders averaged, joined by +, per choice")
+    ap.add_argument("--points", nargs="+", default=["s/s/s"], help="operating points THRESHOLD/FREE/TOGETHER")
+    ap.add_argument("--per-set", action="store_true", help="also print each set's counts")
     args = ap.parse_args(argv)
     lex = load_lexicon()
     sets = labelled_sets(args.files)
     for weight in (float(x) for x in args.counter_weights.split(",")):
-        per_set: dict[str, list[int]] = {}  # name -> [risk flagged, risk, ordinary flagged, ordinary]
-        for group, model in fold_models(sets, args.folds, lex, counter_weight=weight):
-            for name in group:
-                counts = per_set[name] = [0, 0, 0, 0]
-                for it in sets[name]:
-                    flagged = bool(screen(it["text"], lexicon=lex, model=model).flags)
-                    k = 0 if it["label"] != "none" else 2
-                    counts[k] += flagged
-                    counts[k + 1] += 1
-        tp, risk, fp, none = (sum(c[i] for c in per_set.values()) for i in range(4))
-        print(f"counter-example weight {weight:g}: risk entries flagged {tp} of {risk} ({tp / risk:.4f}), "
-              f"ordinary entries flagged {fp} of {none} ({fp / none:.4f})", flush=True)
-        for name in sorted(per_set):
-            print(f"  {name}: " + " ".join(map(str, per_set[name])))
+        for seeds in args.seeds:
+            runs = [int(x) for x in seeds.split("+")]
+            # name -> point -> [risk flagged, risk, ordinary flagged, ordinary]
+            per_set: dict[str, dict[str, list[int]]] = {}
+            for group, model in fold_models(sets, args.folds, lex, counter_weight=weight, seeds=runs):
+                for point in args.points:
+                    read = at_point(model, point)
+                    for name in group:
+                        counts = per_set.setdefault(name, {}).setdefault(point, [0, 0, 0, 0])
+                        for it in sets[name]:
+                            flagged = bool(screen(it["text"], lexicon=lex, model=read).flags)
+                            k = 0 if it["label"] != "none" else 2
+                            counts[k] += flagged
+                            counts[k + 1] += 1
+            for point in args.points:
+                tp, risk, fp, none = (sum(c[point][i] for c in per_set.values()) for i in range(4))
+                print(f"counter-example weight {weight:g}, seeds {seeds}, point {point}: risk entries flagged "
+                      f"{tp} of {risk} ({tp / risk:.4f}), ordinary entries flagged {fp} of {none} "
+                      f"({fp / none:.4f})", flush=True)
+                if args.per_set:
+                    for name in sorted(per_set):
+                        print(f"  {name}: " + " ".join(map(str, per_set[name][point])))
     return 0
 
 

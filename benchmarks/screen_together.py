@@ -82,8 +82,8 @@ def labelled_sets(files: Sequence[Path]) -> dict[str, list[dict]]:
     return {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] for f in files}
 
 
-def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_weight: float = 1.0
-                ) -> Iterator[tuple[list[str], score.Model]]:
+def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_weight: float = 1.0,
+                seeds: Sequence[int] = (0,)) -> Iterator[tuple[list[str], score.Model]]:
     """For each fold: the names of its sets (dealt by name), and a model trained as the built-in one is (the
     lexicon's examples, the curated anchors, the shipped thresholds and reading together) on all the others."""
     names = sorted(sets)
@@ -92,7 +92,7 @@ def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_w
     for k in range(folds):
         group = names[k::folds]
         train = [it for n in names if n not in group for it in sets[n]] + extra
-        bias, weights, examples = score.fit(train, lex)
+        bias, weights, examples = score.fit(train, lex, seeds=seeds)
         model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples,
                                                curated=score.read_anchors()), f"fold {k}")
         yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together)
