@@ -19,6 +19,7 @@ import argparse
 import dataclasses
 import itertools
 import json
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -92,7 +93,7 @@ def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_w
     for k in range(folds):
         group = names[k::folds]
         train = [it for n in names if n not in group for it in sets[n]] + extra
-        bias, weights, examples = score.fit(train, lex, seeds=seeds)
+        bias, weights, examples = score.fit(train, lex, seeds=seeds, workers=os.cpu_count() or 1)
         model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples,
                                                curated=score.read_anchors()), f"fold {k}")
         yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "
                     "everyday prose: see journal_relay/screen_anchors.txt)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes for the training runs "
+                    "(the same model whatever the number)")
     ap.add_argument("--counter-weight", type=float, default=1.0, help="training weight of the lexicon's "
                     "counter-examples (round 7: 0.5 and 0 measured no better than 1: benchmarks/screen_cv.py)")
     ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         items += score.lexicon_items(lex, counter_weight=args.counter_weight)
     seeds = [int(x) for x in args.seeds.split(",")]
     bias, weights, examples = score.fit(items, lex, l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds,
-                                        mil_keep=args.mil_keep, seeds=seeds, average=args.average)
+                                        mil_keep=args.mil_keep, seeds=seeds, average=args.average,
+                                        workers=args.workers)
     data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
                          curated=None if args.learned_anchors else score.read_anchors(args.anchors))
     data.update(l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)

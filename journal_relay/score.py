@@ -28,8 +28,9 @@ import math
 import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -425,8 +426,8 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
 
 
 def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
-        mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5
-        ) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
+        mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5,
+        workers: int = 1) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
     """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
     are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
     sentences whose probability of the entry's category is at least ``mil_keep`` times the entry's best
@@ -435,8 +436,9 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
     odd ones and back), because a model scores its own training sentences all alike.  Every fit is one
     run per seed in ``seeds`` (the order the examples are shown in), their weights averaged, each run
     averaging its iterates over its last ``average`` epochs (see ``train``).  An item's optional "weight"
-    (default 1) scales the loss of each of its sentences.  Returns (bias, weights, the examples trained on
-    at the end).  Deterministic."""
+    (default 1) scales the loss of each of its sentences.  The runs of one fit go to ``workers`` processes
+    (the same result as one by one).  Returns (bias, weights, the examples trained on at the end).
+    Deterministic."""
     data: list[tuple[list[str], int]] = []
     owner: list[int] = []
     base: list[float] = []  # an item's own weight ("weight", default 1), for each of its sentences
@@ -449,11 +451,14 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
                 base.append(float(it.get("weight", 1.0)))
     keep = list(base)
     for _ in range(mil_rounds):
-        halves = []
+        jobs = []
         for h in (0, 1):
             idx = [i for i in range(len(data)) if owner[i] % 2 != h]
-            b, w = _train_runs([data[i] for i in idx], seeds, l2=l2, epochs=epochs,
-                               sample_weights=[keep[i] for i in idx], average=average)
+            jobs += [([data[i] for i in idx], [keep[i] for i in idx], seed) for seed in seeds]
+        runs = _train_runs(jobs, l2=l2, epochs=epochs, average=average, workers=workers)
+        halves = []
+        for h in (0, 1):
+            b, w = _mean(runs[h * len(seeds):(h + 1) * len(seeds)])
             halves.append(Model(bias=tuple(b), weights={f: tuple(v) for f, v in w.items()}, threshold=1.0,
                                 anchors=frozenset()))
         risk: dict[int, list[tuple[int, float]]] = {}
@@ -467,15 +472,32 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
                 for i, p in sents:
                     if p < mil_keep * top:
                         keep[i] = 0.0
-    bias, weights = _train_runs(data, seeds, l2=l2, epochs=epochs, sample_weights=keep, average=average)
+    bias, weights = _mean(_train_runs([(data, keep, seed) for seed in seeds], l2=l2, epochs=epochs,
+                                      average=average, workers=workers))
     return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
 
 
-def _train_runs(data: Sequence[tuple[list[str], int]], seeds: Sequence[int], *, l2: float, epochs: int,
-                sample_weights: Sequence[float], average: int) -> tuple[list[float], dict[str, list[float]]]:
-    """``train`` once per seed; the mean of the runs' weights (the same features in every run)."""
-    runs = [train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average)
-            for seed in seeds]
+_Job = tuple[Sequence[tuple[list[str], int]], Sequence[float], int]  # (examples, their weights, seed)
+
+
+def _train_job(job: _Job, *, l2: float, epochs: int, average: int) -> tuple[list[float], dict[str, list[float]]]:
+    data, sample_weights, seed = job
+    return train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average)
+
+
+def _train_runs(jobs: Sequence[_Job], *, l2: float, epochs: int, average: int, workers: int
+                ) -> list[tuple[list[float], dict[str, list[float]]]]:
+    """``train`` once per job, in order; in up to ``workers`` processes when there is more than one job
+    (each run is deterministic on its own, so the results are the same either way)."""
+    run = partial(_train_job, l2=l2, epochs=epochs, average=average)
+    if workers <= 1 or len(jobs) <= 1:
+        return [run(job) for job in jobs]
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        return list(pool.map(run, jobs))
+
+
+def _mean(runs: Sequence[tuple[list[float], dict[str, list[float]]]]) -> tuple[list[float], dict[str, list[float]]]:
+    """The mean of several runs' weights (the same features in every run: they saw the same examples)."""
     if len(runs) == 1:
         return runs[0]
     k = len(runs)
