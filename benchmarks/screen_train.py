@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                     "entry carries its label; see score.fit)")
     ap.add_argument("--mil-keep", type=float, default=0.5, help="a risk entry's sentences kept as risk: probability "
                     "at least this share of the entry's best")
-    ap.add_argument("--seeds", default="0", help="training orders whose weights are averaged (comma-separated; "
+    ap.add_argument("--seeds", default="0,1,2", help="training orders whose weights are averaged (comma-separated; "
                     "see score.fit)")
     ap.add_argument("--average", type=int, default=5, help="average the iterates of the last N epochs (0: the last "
                     "iterate, the built-in model until round 5; see score.train)")
