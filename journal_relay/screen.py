@@ -1180,6 +1180,10 @@ class _Context:
     answer_after: re.Pattern[str] = re.compile(r"(?!x)x")
     # A negative answer to the therapist's quoted question: it outweighs an affirmation ("the honest answer is no").
     deny_answer: re.Pattern[str] = re.compile(r"(?!x)x")
+    # Someone else's screening question reported by the writer ("the midwife asked if I'd had thoughts of harming
+    # myself", "people keep asking if I'm suicidal") and a plain no to it ("I said no", "I'm not", "honestly, no").
+    asked_question: re.Pattern[str] = re.compile(r"(?!x)x")
+    plain_no: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
     agent_window: int = 6
     # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
@@ -1421,6 +1425,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         fronted_negation=rx("fronted_negation"),
         answer_after=rx("answer_after"),
         deny_answer=rx("deny_answer"),
+        asked_question=rx("asked_question"),
+        plain_no=rx("plain_no"),
         deliberate=rx("deliberate"),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
@@ -2625,6 +2631,9 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     if (any(question.search_sentence(done[si].text, done[si].runs) is not None for si in {h.sent for h in hits})
             and question.search(folded) is not None):
         _quoted_questions(hits, sents, folded, lex, normed, done)
+    else:
+        for h in hits:
+            _asked_question(h, normed.get(h.sent, ""), sents, folded, lex, done)
     # Modifiers only raise the severity of a flag: look for them only when there is one.
     # Only the first counting modifier of each (category, kind) in the entry is used, so a sentence whose
     # possible modifiers were all found in an earlier sentence is not even tokenised.
@@ -2944,6 +2953,7 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         norm = normed.get(h.sent, "")
         qm = ctx.question.search(norm)
         if not qm:
+            _asked_question(h, norm, sents, folded, lex, done)
             continue
         after = max(qm.end(), h.nend)
         nxt = ""
@@ -2959,6 +2969,33 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
                 h.notes.append(f"answer to your question: {affirmed.group().strip()}")
         elif h.discount is None:
             h.discount = f"quoted question: {qm.group().strip()}"
+
+
+_PLAIN_YES = re.compile(r"\b(?:yes|yeah|yep|yup)\b")
+
+
+def _asked_question(h: _Hit, norm: str, sents: _Sentences, folded: str, lex: Lexicon,
+                    done: dict[int, _Normed]) -> None:
+    """Someone else's question the match stands in, answered with a plain no: "the GP asked if I'd thought of
+    ending my life. I said no." Only a match inside the question's own clause, and only with the no said."""
+    ctx = lex.ctx
+    if h.discount is not None:
+        return
+    am = ctx.asked_question.search(norm)
+    if am is None:
+        return
+    nstart = len(" ".join(norm.split(" ")[:h.start]))
+    between = norm[am.end():nstart]
+    if nstart < am.end() or len(between.split()) > 8 or re.search(r"(?:^| )(?:,|;|:|and|but|so|because) ", between):
+        return
+    nxt = ""
+    if h.sent + 1 < len(sents):
+        s = sents[h.sent + 1]
+        nxt = _normed(lex, done, h.sent + 1, folded, s.start, s.end).text
+    rest = norm[h.nend:]
+    no = ctx.plain_no.search(rest) or ctx.plain_no.match(nxt)
+    if no and not _PLAIN_YES.search(rest):
+        h.discount = f"answered no: {no.group().strip()}"
 
 
 def _combine(hits: list[_Hit], mods: list[tuple[Rule, str, int]]) -> Screening:
