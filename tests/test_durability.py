@@ -44,7 +44,9 @@ class Server:
                 cwd=REPO_ROOT, env=self._env, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=self._own_session,
             )
-        deadline = time.monotonic() + 20
+        # Start-up checks the lexicon in this process while the back process builds its own (several
+        # seconds each on a slow two-core machine, more when it is busy): a minute before calling it stuck.
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, f"serve exited early; see {self._log_path}"
             try:
@@ -52,7 +54,7 @@ class Server:
                     return
             except OSError:
                 time.sleep(0.05)
-        raise AssertionError(f"serve did not listen within 20 s; see {self._log_path}")
+        raise AssertionError(f"serve did not listen within 60 s; see {self._log_path}")
 
     def kill(self) -> None:
         assert self.process is not None
