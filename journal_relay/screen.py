@@ -103,6 +103,34 @@ class Screening:
         return top is not None and SEVERITIES.index(top) >= SEVERITIES.index(severity)
 
 
+class Pattern:
+    """A lexicon regular expression, compiled the first time it is needed.
+
+    The built-in lexicon holds about 2,000 of them, and compiling them all (with the word analysis of
+    _gate) took 6 seconds at start-up on a slow machine: the ``screen`` command paid it before reading a
+    line, and the service in each of its processes.  Most rules are never a candidate in a given run.
+    A practice file's patterns are compiled when it is loaded, so a bad one is refused then.
+    """
+
+    __slots__ = ("pattern", "_rx")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._rx: re.Pattern[str] | None = None
+
+    def compiled(self) -> re.Pattern[str]:
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.pattern)
+        return rx
+
+    def search(self, text: str, pos: int = 0) -> re.Match[str] | None:
+        return self.compiled().search(text, pos)
+
+    def __repr__(self) -> str:
+        return f"Pattern({self.pattern!r})"
+
+
 @dataclass(frozen=True, eq=False)
 class Rule:
     id: str
@@ -110,9 +138,9 @@ class Rule:
     severity: str
     kind: str
     triggers: tuple[str, ...]
-    patterns: tuple[re.Pattern[str], ...]
-    exceptions: tuple[re.Pattern[str], ...] = ()  # idioms / double meanings overlapping the match
-    unless: tuple[re.Pattern[str], ...] = ()  # anywhere in the sentence: discount as idiom/other use
+    patterns: tuple[Pattern, ...]
+    exceptions: tuple[Pattern, ...] = ()  # idioms / double meanings overlapping the match
+    unless: tuple[Pattern, ...] = ()  # anywhere in the sentence: discount as idiom/other use
     person: str = "first"
     negatable: bool = True
     modifier: bool = False
@@ -120,11 +148,10 @@ class Rule:
     examples: tuple[str, ...] = ()
     counter_examples: tuple[str, ...] = ()
     source: str = "built-in"
-    probe: re.Pattern[str] | None = None  # all patterns in one alternation: one scan says "none matches"
     # Searched in the whole lower-cased entry: the rule counts only if one matches (e.g. a weapon
     # mentioned in another sentence for "I'm going to use it on him").
-    entry_requires: tuple[re.Pattern[str], ...] = ()
-    requires: tuple[re.Pattern[str], ...] = ()  # the same, in the normalised sentence (before or after the match)
+    entry_requires: tuple[Pattern, ...] = ()
+    requires: tuple[Pattern, ...] = ()  # the same, in the normalised sentence (before or after the match)
 
 
 @dataclass(frozen=True)
@@ -151,7 +178,7 @@ class Lexicon:
     # Two-word triggers as word pairs: (first, second) -> rule positions (those of rule_index / mod_index)
     rule_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
     mod_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
-    gates: tuple[_Gate, ...] = field(default=(), repr=False)  # per rule, in the same order
+    gates: _Gates = field(default_factory=lambda: _Gates(()), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
     # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
     all_pairs: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
@@ -980,6 +1007,8 @@ class _Gate:
     # of these words needs no look at any of them.
     exception_words: frozenset[str] | None
     unless_words: frozenset[str] | None
+    # All patterns in one alternation: one scan says "none matches" (None when they cannot be joined).
+    probe: re.Pattern[str] | None
     # The probe matches exactly where some pattern does (no group reference that the alternation would
     # renumber): then it says no more than the patterns' own scans.
     probe_exact: bool
@@ -1031,15 +1060,36 @@ def _passing(gate: _Gate, held: frozenset[str]) -> tuple[tuple[re.Pattern[str], 
 _GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
 
 
+class _Gates:
+    """A lexicon's gates, by rule position, each worked out when its rule is first a candidate (see Pattern:
+    why not at load)."""
+
+    __slots__ = ("_rules", "_got")
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        self._rules = rules
+        self._got: list[_Gate | None] = [None] * len(rules)
+
+    def __getitem__(self, i: int) -> _Gate:
+        got = self._got[i]
+        if got is None:
+            got = self._got[i] = _gate(self._rules[i])
+        return got
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+
 def _gate(rule: Rule) -> _Gate:
     """The rule's gate, worked out once per rule (a practice file's lexicon shares the built-in rules)."""
     got = _GATES.get(rule)
     if got is not None:
         return got
 
-    def checked(pats: tuple[re.Pattern[str], ...]) -> _Checked:
+    def checked(pats: tuple[Pattern, ...]) -> _Checked:
         out = []
-        for p in pats:
+        for lazy in pats:
+            p = lazy.compiled()
             clauses = _word_clauses(p)
             out.append((p, clauses, _needs(p)))
         return tuple(out)
@@ -1092,6 +1142,7 @@ def _gate(rule: Rule) -> _Gate:
         patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
         exceptions=exceptions, unless=unless,
         exception_words=together(exceptions), unless_words=together(unless),
+        probe=_probe(tuple(p for p, _c, _n in patterns)),
         probe_exact=(len(rule.patterns) == 1
                      or not any(_GROUP_REF_RE.search(p.pattern) for p in rule.patterns)),
         rest_words=frozenset(rest_bits), rest_bits=rest_bits, rest=tuple(rest),
@@ -1218,13 +1269,18 @@ def _expand(pattern: str, macros: Mapping[str, str], where: str, depth: int = 0)
     return _MACRO_RE.sub(sub, pattern)
 
 
-def _compile(pattern: str, macros: Mapping[str, str], where: str) -> re.Pattern[str]:
+def _compile(pattern: str, macros: Mapping[str, str], where: str, *, now: bool) -> Pattern:
+    """``now``: compile it at once (a practice file: a bad pattern is refused at load); the built-in
+    lexicon's are compiled on first use (tests compile them all)."""
     if not isinstance(pattern, str) or not pattern.strip():
         raise LexiconError(f"{where}: a pattern must be a non-empty string")
-    try:
-        return re.compile(_expand(pattern, macros, where))
-    except re.error as exc:
-        raise LexiconError(f"{where}: pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    got = Pattern(_expand(pattern, macros, where))
+    if now:
+        try:
+            got.compiled()
+        except re.error as exc:
+            raise LexiconError(f"{where}: pattern {pattern!r} is not a valid regular expression ({exc})") from None
+    return got
 
 
 def _strlist(value: Any, where: str, key: str) -> list[str]:
@@ -1246,7 +1302,7 @@ _RULE_KEYS = {"id", "category", "severity", "kind", "triggers", "patterns", "exc
               "negatable", "modifier", "description", "examples", "counter_examples", "entry_requires", "requires"}
 
 
-def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
+def _build_rule(raw: Any, macros: Mapping[str, str], source: str, *, now: bool) -> Rule:
     if not isinstance(raw, dict):
         raise LexiconError(f"{source}: each [[rule]] must be a table")
     rid = raw.get("id")
@@ -1288,7 +1344,7 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
         triggers |= forms[0] if len(forms) == 1 else {f"{a} {b}" for a in forms[0] for b in forms[1]}
     if not triggers:
         raise LexiconError(f"{where}: needs at least one trigger word (the index that selects the rule)")
-    patterns = tuple(_compile(p, macros, where) for p in _strlist(raw.get("patterns"), where, "patterns"))
+    patterns = tuple(_compile(p, macros, where, now=now) for p in _strlist(raw.get("patterns"), where, "patterns"))
     if not patterns:
         raise LexiconError(f"{where}: needs at least one pattern")
     desc = raw.get("description", "")
@@ -1297,15 +1353,16 @@ def _build_rule(raw: Any, macros: Mapping[str, str], source: str) -> Rule:
     return Rule(
         id=rid, category=category, severity=severity, kind=kind, triggers=tuple(sorted(triggers)),
         patterns=patterns,
-        exceptions=tuple(_compile(p, macros, where) for p in _strlist(raw.get("exceptions"), where, "exceptions")),
-        unless=tuple(_compile(p, macros, where) for p in _strlist(raw.get("unless"), where, "unless")),
+        exceptions=tuple(_compile(p, macros, where, now=now)
+                         for p in _strlist(raw.get("exceptions"), where, "exceptions")),
+        unless=tuple(_compile(p, macros, where, now=now) for p in _strlist(raw.get("unless"), where, "unless")),
         person=person, negatable=negatable, modifier=modifier, description=desc,
         examples=tuple(_strlist(raw.get("examples"), where, "examples")),
         counter_examples=tuple(_strlist(raw.get("counter_examples"), where, "counter_examples")),
-        source=source, probe=_probe(patterns),
-        entry_requires=tuple(_compile(p, macros, where)
+        source=source,
+        entry_requires=tuple(_compile(p, macros, where, now=now)
                              for p in _strlist(raw.get("entry_requires"), where, "entry_requires")),
-        requires=tuple(_compile(p, macros, where) for p in _strlist(raw.get("requires"), where, "requires")),
+        requires=tuple(_compile(p, macros, where, now=now) for p in _strlist(raw.get("requires"), where, "requires")),
     )
 
 
@@ -1480,7 +1537,7 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                                  for raw, ts in pre_mods.becomes.items()},
                    rule_pairs=_pair_index({k: tuple(v) for k, v in rule_index.items()}),
                    mod_pairs=_pair_index({k: tuple(v) for k, v in mod_index.items()}),
-                   gates=tuple(_gate(r) for r in rules))
+                   gates=_Gates(tuple(rules)))
 
 
 def _pair_index(index: Mapping[str, tuple[int, ...]]) -> dict[tuple[str, str], tuple[int, ...]]:
@@ -1587,11 +1644,12 @@ def _prefilter(triggers: set[str], norm: _Normaliser) -> _Prefilter:
                       frozenset((a, b) for a, seconds in pairs.items() for b in seconds))
 
 
-def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str) -> list[Rule]:
+def _parse_rules(data: Mapping[str, Any], macros: Mapping[str, str], source: str, *, now: bool
+                 ) -> list[Rule]:
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list):
         raise LexiconError(f"{source}: rules must be written as [[rule]] tables")
-    rules = [_build_rule(r, macros, source) for r in raw_rules]
+    rules = [_build_rule(r, macros, source, now=now) for r in raw_rules]
     seen: set[str] = set()
     for r in rules:
         if r.id in seen:
@@ -1606,7 +1664,7 @@ def _builtin(path: str) -> tuple[Lexicon, dict[str, Any]]:
     macros = data.get("macros", {})
     if not isinstance(macros, dict) or not all(isinstance(v, str) for v in macros.values()):
         raise LexiconError("built-in lexicon: [macros] must map NAME = \"regex\"")
-    rules = _parse_rules(data, macros, "built-in lexicon")
+    rules = _parse_rules(data, macros, "built-in lexicon", now=False)
     lex = _assemble(rules, data.get("normalise", {}), data.get("context", {}),
                     _safety_examples(data.get("safety"), "built-in lexicon"), ("built-in",))
     return lex, data
@@ -1639,7 +1697,7 @@ def load_lexicon(practice_file: Path | None = None) -> Lexicon:
     macros.update(pm)
     rules = {r.id: r for r in base.rules}
     order = [r.id for r in base.rules]
-    for r in _parse_rules(pdata, macros, src):
+    for r in _parse_rules(pdata, macros, src, now=True):
         if r.id not in rules:
             order.append(r.id)
         rules[r.id] = r
@@ -2739,7 +2797,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
         # An exact probe says no more than the live patterns' own scans, and scanning them costs about
         # as much as the probe; one that is not exact can rule out a match the patterns would find, so
         # it is still asked first.
-        if rule.probe is not None and not gate.probe_exact and rule.probe.search(norm) is None:
+        if gate.probe is not None and not gate.probe_exact and gate.probe.search(norm) is None:
             continue
         for pat in live:
             for m in pat.finditer(norm):

@@ -204,6 +204,17 @@ def test_practice_errors_are_one_clear_line(tmp_path, body, needle):
     assert needle in str(exc.value) and "\n" not in str(exc.value)
 
 
+def test_builtin_patterns_are_compiled_on_first_use_and_all_compile():
+    from journal_relay import screen as S
+
+    fresh = S._builtin.__wrapped__(str(S.BUILTIN_LEXICON))[0]  # a new load, not the process's cached one
+    every = [p for r in fresh.rules for p in (*r.patterns, *r.exceptions, *r.unless, *r.requires, *r.entry_requires)]
+    assert every and all(p._rx is None for p in every)  # loading compiled none of them (start-up stays short)
+    for p in every:
+        p.compiled()
+    assert len([fresh.gates[i] for i in range(len(fresh.gates))]) == len(fresh.rules)
+
+
 # -- evaluation on our own labelled set ----------------------------------------------------------------
 
 def test_eval_on_own_labelled_set_meets_target(capsys):
