@@ -1235,6 +1235,8 @@ class _Context:
     # myself", "people keep asking if I'm suicidal") and a plain no to it ("I said no", "I'm not", "honestly, no").
     asked_question: re.Pattern[str] = re.compile(r"(?!x)x")
     plain_no: re.Pattern[str] = re.compile(r"(?!x)x")
+    # A yes after the match keeps the flag, whatever no is said too.
+    plain_yes: re.Pattern[str] = re.compile(r"(?!x)x")
     negation_window: int = 6
     agent_window: int = 6
     # Negators that are prepositions ("without"): they negate only their own phrase ("three months without
@@ -1484,6 +1486,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         deny_answer=rx("deny_answer"),
         asked_question=rx("asked_question"),
         plain_no=rx("plain_no"),
+        plain_yes=rx("plain_yes"),
         deliberate=rx("deliberate"),
         negation_window=int(data.get("negation_window", 6)),
         agent_window=int(data.get("agent_window", 6)),
@@ -3029,9 +3032,6 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
             h.discount = f"quoted question: {qm.group().strip()}"
 
 
-_PLAIN_YES = re.compile(r"\b(?:yes|yeah|yep|yup)\b")
-
-
 def _asked_question(h: _Hit, norm: str, sents: _Sentences, folded: str, lex: Lexicon,
                     done: dict[int, _Normed]) -> None:
     """Someone else's question the match stands in, answered with a plain no: "the GP asked if I'd thought of
@@ -3042,9 +3042,10 @@ def _asked_question(h: _Hit, norm: str, sents: _Sentences, folded: str, lex: Lex
     am = ctx.asked_question.search(norm)
     if am is None:
         return
-    nstart = len(" ".join(norm.split(" ")[:h.start]))
-    between = norm[am.end():nstart]
-    if nstart < am.end() or len(between.split()) > 8 or re.search(r"(?:^| )(?:,|;|:|and|but|so|because) ", between):
+    # ``norm`` is the sentence's words joined by single spaces, so the spaces before the question's end count
+    # the words up to its "if / whether / about": the match must start after it, in the same clause.
+    after = norm.count(" ", 0, am.end()) + 1
+    if not after <= h.start <= after + 8 or any(w in ctx.boundaries for w in done[h.sent].words[after:h.start]):
         return
     nxt = ""
     if h.sent + 1 < len(sents):
@@ -3052,7 +3053,7 @@ def _asked_question(h: _Hit, norm: str, sents: _Sentences, folded: str, lex: Lex
         nxt = _normed(lex, done, h.sent + 1, folded, s.start, s.end).text
     rest = norm[h.nend:]
     no = ctx.plain_no.search(rest) or ctx.plain_no.match(nxt)
-    if no and not _PLAIN_YES.search(rest):
+    if no and not ctx.plain_yes.search(rest):
         h.discount = f"answered no: {no.group().strip()}"
 
 
