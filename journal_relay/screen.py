@@ -3016,6 +3016,10 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         if not qm:
             _asked_question(h, norm, sents, folded, lex, done)
             continue
+        if h.start < norm.count(" ", 0, qm.start()):
+            # Said before the question is reported: the writer's own words ("I want to kill myself and my
+            # therapist asked if I was okay").  (Words are joined by single spaces: spaces count words.)
+            continue
         after = max(qm.end(), h.nend)
         nxt = ""
         if h.sent + 1 < len(sents):

@@ -115,6 +115,21 @@ def test_quoted_therapist_question_is_not_the_clients_words():
     assert s.flags and any("answer" in c for c in s.flags[0].context)
 
 
+def test_someone_elses_question_answered_no_covers_only_its_own_clause():
+    # The no answers the question, not a wish said in a clause after it.
+    assert not _one("My dentist asked whether I'd been harming myself, and I said no.").flags
+    assert _one("The midwife asked if I was okay since I want to kill myself. I said no.").flags
+
+
+@pytest.mark.parametrize("text", [
+    "I want to kill myself and my therapist asked if I was okay.",
+    "I cut myself again last night and when the nurse asked about it I lied.",
+    "I took too many pills on Sunday, the doctor asked whether it was an accident.",
+])
+def test_risk_said_before_a_reported_question_is_the_writers_own(text):
+    assert _one(text).flags
+
+
 def test_screening_to_json_shape():
     d = screening_to_json(_one("I'm not suicidal. I want to die."))
     assert set(d) == {"flags", "discounted"}
