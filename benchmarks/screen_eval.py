@@ -4,7 +4,8 @@ Usage: python benchmarks/screen_eval.py [--practice FILE]
        [--model built-in|rules-only|anchored-only|no-together] [FILE ...]
 Default files: ../shared/screening/dev.jsonl (next to the repo, if present) and tests/data/screening/*.jsonl.
 Prints recall on risk items, false-positive rate on none items, category accuracy, and every miss and
-false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use).
+false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use), and with
+several files the counts over all of them.
 --model: the built-in statistical second opinion (default), none (the rules alone), or the built-in one
 judging only sentences with an anchor word (as before round 5), or the built-in one without reading an
 entry's sentences together (as before round 7).
@@ -78,7 +79,8 @@ def evaluate(path: Path, lexicon, show_text: bool = False, out=sys.stdout, model
             if s.flags:
                 fp += 1
                 alarms[tag].append(f"{it['id']} ({', '.join(f.rule + ':' + f.severity for f in s.flags)}){shown}")
-    res = {"file": str(path), "risk": risk, "recall": tp / risk if risk else 1.0, "none": none,
+    res = {"file": str(path), "risk": risk, "flagged_risk": tp, "flagged_none": fp,
+           "recall": tp / risk if risk else 1.0, "none": none,
            "fp_rate": fp / none if none else 0.0, "category_accuracy": cat_ok / tp if tp else 1.0}
     print(f"== {path.name}: {len(items)} items ({risk} risk, {none} none)", file=out)
     print(f"recall on risk items   {res['recall']:.3f} ({tp}/{risk})", file=out)
@@ -111,8 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         print("no labelled files found")
     model = second_opinion(args.model)  # (once: the anchored-only copy is built here)
-    for f in files:
-        evaluate(f, lexicon, show_text=args.show_text, model=model)
+    results = [evaluate(f, lexicon, show_text=args.show_text, model=model) for f in files]
+    if len(results) > 1:
+        tp, risk = sum(r["flagged_risk"] for r in results), sum(r["risk"] for r in results)
+        fp, none = sum(r["flagged_none"] for r in results), sum(r["none"] for r in results)
+        print(f"== all {len(results)} files: risk items flagged {tp} of {risk} ({tp / max(risk, 1):.3f}), "
+              f"none items flagged {fp} of {none} ({fp / max(none, 1):.3f})")
     return 0
 
 

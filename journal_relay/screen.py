@@ -1233,6 +1233,10 @@ class _Context:
     deny_answer: re.Pattern[str] = re.compile(r"(?!x)x")
     # Someone else's screening question reported by the writer ("the midwife asked if I'd had thoughts of harming
     # myself", "people keep asking if I'm suicidal") and a plain no to it ("I said no", "I'm not", "honestly, no").
+    # A clause with its own subject after one of these starts something else (see _split_off).
+    clause_breaks: frozenset[str] = frozenset()
+    clause_subjects: frozenset[str] = frozenset()
+    past_forms: frozenset[str] = frozenset()
     asked_question: re.Pattern[str] = re.compile(r"(?!x)x")
     plain_no: re.Pattern[str] = re.compile(r"(?!x)x")
     # A yes after the match keeps the flag, whatever no is said too.
@@ -1453,6 +1457,9 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         pseudo_negation=rx("pseudo_negations"),
         boundaries=frozenset(words("clause_boundaries")),
         subjects=frozenset(words("subjects")),
+        clause_breaks=frozenset(words("clause_breaks")),
+        clause_subjects=frozenset(words("clause_subjects")),
+        past_forms=frozenset(words("past_forms")),
         first_person=frozenset(words("first_person")),
         third_person=frozenset(words("third_person")),
         agents=frozenset(words("agents")),
@@ -2180,6 +2187,57 @@ def _how_to(lead: list[str], after: list[str]) -> bool:
     return False
 
 
+def _split_off(words: list[str], lo: int, hi: int, ctx: _Context) -> bool:
+    """Whether a clause with its own subject starts among tokens ``lo`` to ``hi``: ", and my brother was
+    ...", "but I ...", ", and five years ago I ..." (a break word, then a subject within a few words)."""
+    breaks, subjects = ctx.clause_breaks, ctx.clause_subjects
+    for k in range(max(lo, 0), min(hi, len(words))):
+        if words[k] in breaks:
+            # (the subject may follow a time or a word of comment: ", and five years ago I moved ...")
+            for w in words[k + 1:k + 1 + _SUBJECT_REACH]:
+                if w in subjects:
+                    return True
+                if w in ctx.boundaries or w in _SUBORDINATE:
+                    break  # (", whether he ..." goes on with what was asked)
+    return False
+
+
+_SUBJECT_REACH = 4
+_BACK_REFERENCE = frozenset(("it", "another", "that", "this", "them", "again", "one"))
+_SUBORDINATE = frozenset(("whether", "if", "that", "what", "who", "which", "where", "how", "why", "like"))
+_COMMENT = frozenset(("just", "still", "really", "honestly", "also", "actually", "now", "so", "even", "genuinely",
+                      "seriously", "literally", "kind", "sort", "of", "truly", "already"))
+
+
+def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
+    """Whether the past marker ``m`` comes before the match, and the match is in a clause of the writer's joined
+    on by "and", "but", "so" ... whose verb is not past: "five years ago I moved to this town, and I'm ready to
+    die" (not "five years ago, after my divorce, I took an overdose", "two years ago my dad died and I tried
+    to kill myself")."""
+    last = norm.count(" ", 0, max(m.end() - 1, m.start()))
+    if last >= i0:
+        return False
+    k = i0 if i1 > i0 and words[i0] == "i" else i0 - 1
+    while k > last and words[k] not in ctx.subjects:
+        k -= 1
+    if k <= last or words[k] != "i":
+        return False
+    if not any(w in ctx.clause_breaks and w.isalpha() for w in words[max(last + 1, k - 3):k]):
+        return False
+    for w in words[k + 1:i1]:
+        if w not in _COMMENT:
+            return w not in ctx.past_forms and not (w.endswith("ed") and not w.endswith("eed"))
+    return False
+
+
+def _split_after(words: list[str], norm: str, m: re.Match[str], i1: int, ctx: _Context) -> bool:
+    """Whether ``m`` (a match in ``norm``) comes after the rule's match (which ends at token ``i1``), in a clause
+    split off from it (see _split_off): "I want to die, and five years ago I moved here".  (Words are joined by
+    single spaces: spaces count words.)"""
+    first = norm.count(" ", 0, m.start())
+    return first >= i1 and _split_off(words, i1, first, ctx)
+
+
 def _clause_bits(gate: _Gate, runs: set[str]) -> int:
     """The gate's word clauses that hold one of the sentence's words, as bits (see _Gate)."""
     sat = 0
@@ -2213,9 +2271,13 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             sat = _clause_bits(gate, runs)
         if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
-        um = ex.search(norm)
-        if um:
-            return f"idiom/other sense: {um.group().strip()}", notes
+        # A cue in a clause before, with the writer's own present clause joined on, sets no scene for the match
+        # ("lol my cat is on my keyboard, and I want to kill myself"), unless the match points back to it
+        # ("I failed my driving test and I'm planning another attempt", "the dog barks and I'd love to make it
+        # stop for good").
+        for um in ex.finditer(norm):
+            if not _joined_now(words, norm, um, i0, i1, ctx) or not _BACK_REFERENCE.isdisjoint(words[i0:i1]):
+                return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
     if rule.negatable and not _unsure(clause, matched, ctx):
@@ -2290,7 +2352,10 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     # "after eight months clean", "first time in a year") reports that the harm is back.
     # (the relapse is looked for only when there is a past or resolved marker to weigh it against)
     pm = _once(memo, "past", ctx.past, norm, runs)
-    if pm and _describes_other(words, norm, i0, i1, pm.start(), ctx):
+    # (a past marker before the match may open a story told over several clauses: "five years ago, after my
+    # divorce, I took an overdose"; one in a clause of its own after the match dates something else)
+    if pm and (_describes_other(words, norm, i0, i1, pm.start(), ctx)
+               or _split_after(words, norm, pm, i1, ctx) or _joined_now(words, norm, pm, i0, i1, ctx)):
         pm = _past_of_match(words, norm, i0, i1, ctx)
     if pm:
         if "recent" not in memo:
@@ -2512,9 +2577,11 @@ def _describes_other(words: list[str], norm: str, i0: int, i1: int, at: int, ctx
 
 def _past_of_match(words: list[str], norm: str, i0: int, i1: int, ctx: _Context) -> re.Match[str] | None:
     """The first past marker in the sentence that does not only describe someone or something else (see
-    _describes_other)."""
+    _describes_other) and does not stand in a clause split off from the match (see _split_after, _joined_now)."""
     for m in ctx.past.rx.finditer(norm):
-        if not _describes_other(words, norm, i0, i1, m.start(), ctx):
+        if (not _describes_other(words, norm, i0, i1, m.start(), ctx)
+                and not _split_after(words, norm, m, i1, ctx)
+                and not _joined_now(words, norm, m, i0, i1, ctx)):
             return m
     return None
 
@@ -3016,9 +3083,11 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         if not qm:
             _asked_question(h, norm, sents, folded, lex, done)
             continue
-        if h.start < norm.count(" ", 0, qm.start()):
-            # Said before the question is reported: the writer's own words ("I want to kill myself and my
-            # therapist asked if I was okay").  (Words are joined by single spaces: spaces count words.)
+        qfirst = norm.count(" ", 0, qm.start())
+        if h.start < qfirst or _split_off(done[h.sent].words, qfirst, h.start, ctx):
+            # Said before the question is reported, or in a clause of its own after it: the writer's own words
+            # ("I want to kill myself and my therapist asked if I was okay", "you asked if I was okay, and I
+            # want to die").  (Words are joined by single spaces: spaces count words.)
             continue
         after = max(qm.end(), h.nend)
         nxt = ""

@@ -130,6 +130,26 @@ def test_risk_said_before_a_reported_question_is_the_writers_own(text):
     assert _one(text).flags
 
 
+@pytest.mark.parametrize("text", [
+    "My therapist asked if I was okay, and I want to kill myself.",  # the question ended before "and I"
+    "I want to kill myself, and five years ago I moved to this town.",  # the past marker dates the move
+    "Five years ago I moved to this town, and I'm ready to die.",  # the writer's present, joined on
+    "Lol my cat is sitting on my keyboard, and I want to kill myself.",  # the joke is the cat
+])
+def test_a_cue_in_a_clause_of_its_own_does_not_discount(text):
+    assert _one(text).flags
+
+
+@pytest.mark.parametrize("text", [
+    "Five years ago, after my divorce, I took an overdose.",  # one story, told over clauses
+    "Two years ago my dad died and I tried to kill myself.",  # joined on, but in the past
+    "You asked if I have thoughts of suicide, self-harm or hurting others, and honestly no.",
+    "I failed my driving test and I'm planning another attempt in May.",  # points back to the test
+])
+def test_a_cue_that_governs_the_next_clause_still_does(text):
+    assert not _one(text).flags
+
+
 def test_screening_to_json_shape():
     d = screening_to_json(_one("I'm not suicidal. I want to die."))
     assert set(d) == {"flags", "discounted"}
