@@ -40,7 +40,6 @@ import re._constants as _sre
 import re._parser as _sre_parse
 import tomllib
 import unicodedata
-import weakref
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache, partial
@@ -152,6 +151,9 @@ class Rule:
     # mentioned in another sentence for "I'm going to use it on him").
     entry_requires: tuple[Pattern, ...] = ()
     requires: tuple[Pattern, ...] = ()  # the same, in the normalised sentence (before or after the match)
+    # Its _Gate, once worked out (see _gate): kept with the rule, so a practice file's lexicon, which shares the
+    # built-in rules (and a re-weighted copy, made by dataclasses.replace, shares the list), works it out once.
+    gate: list[_Gate] = field(default_factory=list, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -1057,9 +1059,6 @@ def _passing(gate: _Gate, held: frozenset[str]) -> tuple[tuple[re.Pattern[str], 
     return got
 
 
-_GATES: weakref.WeakKeyDictionary[Rule, _Gate] = weakref.WeakKeyDictionary()
-
-
 class _Gates:
     """A lexicon's gates, by rule position, each worked out when its rule is first a candidate (see Pattern:
     why not at load)."""
@@ -1081,10 +1080,9 @@ class _Gates:
 
 
 def _gate(rule: Rule) -> _Gate:
-    """The rule's gate, worked out once per rule (a practice file's lexicon shares the built-in rules)."""
-    got = _GATES.get(rule)
-    if got is not None:
-        return got
+    """The rule's gate, worked out once per rule (kept in ``rule.gate``)."""
+    if rule.gate:
+        return rule.gate[0]
 
     def checked(pats: tuple[Pattern, ...]) -> _Checked:
         out = []
@@ -1137,7 +1135,7 @@ def _gate(rule: Rule) -> _Gate:
 
     exception_rest, unless_rest = as_bits(exceptions), as_bits(unless)
 
-    got = _GATES[rule] = _Gate(
+    got = _Gate(
         first_words=frozenset(by_word), by_word=by_word, unclaused=unclaused,
         patterns=tuple((p, clauses[1:], need) for p, clauses, need in patterns),
         exceptions=exceptions, unless=unless,
@@ -1149,6 +1147,7 @@ def _gate(rule: Rule) -> _Gate:
         other_words=frozenset(other_bits), other_bits=other_bits, exception_rest=exception_rest,
         unless_rest=unless_rest, clause_words=frozenset(by_word) | frozenset(rest_bits),
     )
+    rule.gate.append(got)
     return got
 
 
