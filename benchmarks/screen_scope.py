@@ -6,7 +6,8 @@ reported question, a past marker, "lol", a video game, someone else ...) in five
 sentence after ("R, and C."), before ("C, and R."), after "but", and in sentences of their own. A cue in
 another sentence should never matter; one in a clause of its own mostly should not. Prints, per cue and
 placement, how many of the joined texts are no longer flagged.  Rules alone (the model sees no sentence a
-rule discounted, so these are lost to it too).  Numbers only, never text.
+rule discounted, so these are lost to it too).  Then the same statements with common openings and endings
+("Honestly, ...", "Since my mum died two years ago, ...", "... lol").  Numbers only, never text.
 
 Usage: python benchmarks/screen_scope.py [--n 200] [--engine DIR]
 --engine is a checkout whose journal_relay is measured (default: this one), to set two side by side.
@@ -39,6 +40,18 @@ CUES = {
     "game": "my brother was playing a video game all night",
     "history": "as a teenager I used to play the piano",
 }
+
+
+# Openings and endings a journal sentence often has: none of them should take a flag away.
+OPENINGS = ["Honestly, ", "To be honest ", "Tbh ", "Lately ", "Since the funeral ", "After the row with Tom, ",
+            "When I got home ", "This week ", "Sometimes ", "Ever since Christmas ", "If I'm honest, ", "Last night ",
+            "Again, ", "My therapist knows this but ", "Not going to lie, ", "I don't know why but ",
+            "Like I said on Tuesday, ", "Since my mum died two years ago, ", "Years later and ",
+            "Now that the kids have left, ", "Whatever you think, ", "Even though I'm on the new meds, ",
+            "At work today ", "Ok so ", "Dear Anna, "]
+ENDINGS = [" again", " lately", " every night this week", " and nobody knows", ", if I'm honest", " to be fair", " tbh",
+           " lol", " :(", ", like always", " since the funeral", " after the row", " before the session",
+           " but I'm fine", " and I mean it"]
 
 
 def _low(x: str) -> str:
@@ -91,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
             total += lost
         print(f"{cue:13s}" + "".join(f"{n:11d}" for n in row))
     print(f"lost in all: {total} of {len(statements) * len(CUES) * len(PLACEMENTS)}")
+    rows = [(f"opening {o.strip()!r}", [f"{o}{_low(r)}." for r in statements]) for o in OPENINGS]
+    rows += [(f"ending {e.strip()!r}", [f"{r}{e}." for r in statements]) for e in ENDINGS]
+    counted = [(name, sum(not screen(t, lexicon=lex, model=None).flags for t in texts)) for name, texts in rows]
+    print("openings and endings (texts no longer flagged; only those that lose any):")
+    for name, lost in sorted(counted, key=lambda x: -x[1]):
+        if lost:
+            print(f"  {lost:4d}  {name}")
+    print(f"lost in all: {sum(n for _, n in counted)} of {len(statements) * len(rows)}")
     return 0
 
 

@@ -2208,6 +2208,15 @@ _COMMENT = frozenset(("just", "still", "really", "honestly", "also", "actually",
                       "seriously", "literally", "kind", "sort", "of", "truly", "already"))
 
 
+def _since(words: list[str], norm: str, m: re.Match[str], ctx: _Context) -> bool:
+    """Whether the past marker ``m`` dates the start of something that goes on: its clause opens with "since"
+    ("since my mum died two years ago, I ...", "ever since that year I ..."), so it reaches up to now."""
+    k = norm.count(" ", 0, m.start()) - 1
+    while k >= 0 and words[k] not in ctx.boundaries:
+        k -= 1
+    return k >= 0 and words[k] == "since"
+
+
 def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
     """Whether the past marker ``m`` comes before the match, and the match is in a clause of the writer's joined
     on by "and", "but", "so" ... whose verb is not past: "five years ago I moved to this town, and I'm ready to
@@ -2354,7 +2363,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     # (a past marker before the match may open a story told over several clauses: "five years ago, after my
     # divorce, I took an overdose"; one in a clause of its own after the match dates something else)
     if pm and (_describes_other(words, norm, i0, i1, pm.start(), ctx)
-               or _split_after(words, norm, pm, i1, ctx) or _joined_now(words, norm, pm, i0, i1, ctx)):
+               or _split_after(words, norm, pm, i1, ctx) or _joined_now(words, norm, pm, i0, i1, ctx)
+               or _since(words, norm, pm, ctx)):
         pm = _past_of_match(words, norm, i0, i1, ctx)
     if pm:
         if "recent" not in memo:
@@ -2580,7 +2590,7 @@ def _past_of_match(words: list[str], norm: str, i0: int, i1: int, ctx: _Context)
     for m in ctx.past.rx.finditer(norm):
         if (not _describes_other(words, norm, i0, i1, m.start(), ctx)
                 and not _split_after(words, norm, m, i1, ctx)
-                and not _joined_now(words, norm, m, i0, i1, ctx)):
+                and not _joined_now(words, norm, m, i0, i1, ctx) and not _since(words, norm, m, ctx)):
             return m
     return None
 

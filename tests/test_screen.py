@@ -135,6 +135,8 @@ def test_risk_said_before_a_reported_question_is_the_writers_own(text):
     "I want to kill myself, and five years ago I moved to this town.",  # the past marker dates the move
     "Five years ago I moved to this town, and I'm ready to die.",  # the writer's present, joined on
     "Lol my cat is sitting on my keyboard, and I want to kill myself.",  # the joke is the cat
+    "Since my mum died two years ago, I know I'm a burden on all of them, but not for much longer.",  # up to now
+    "Ever since the accident years ago I think about ending it.",
 ])
 def test_a_cue_in_a_clause_of_its_own_does_not_discount(text):
     assert _one(text).flags
@@ -145,6 +147,7 @@ def test_a_cue_in_a_clause_of_its_own_does_not_discount(text):
     "Two years ago my dad died and I tried to kill myself.",  # joined on, but in the past
     "You asked if I have thoughts of suicide, self-harm or hurting others, and honestly no.",
     "I failed my driving test and I'm planning another attempt in May.",  # points back to the test
+    "I tried to kill myself two years ago and since then I have been better.",
 ])
 def test_a_cue_that_governs_the_next_clause_still_does(text):
     assert not _one(text).flags
