@@ -2208,6 +2208,27 @@ _COMMENT = frozenset(("just", "still", "really", "honestly", "also", "actually",
                       "seriously", "literally", "kind", "sort", "of", "truly", "already"))
 
 
+_PRONOUNS = frozenset(("he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"))
+
+
+def _pronoun_elsewhere(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
+    """Whether ``m`` (a rule's unless cue) is a bare pronoun, standing for someone else doing what the match
+    says, but in another clause than a match the writer is the subject of: "I've got all my tablets out on the
+    coffee table while he's at work" (not "she took a handful of pills", "I found her with her tablets out")."""
+    if m.group().strip() not in _PRONOUNS:
+        return False
+    at = norm.count(" ", 0, m.start())
+    if i0 <= at < i1:
+        return False
+    lo, hi = (i1, at) if at >= i1 else (at + 1, i0)
+    if not any(w in ctx.boundaries for w in words[lo:hi]):
+        return False  # the same clause: "I found her with ..."
+    k = i0 if i1 > i0 and words[i0] in ctx.subjects else i0 - 1
+    while k >= 0 and words[k] not in ctx.subjects and words[k] not in ctx.boundaries:
+        k -= 1
+    return k >= 0 and words[k] == "i"
+
+
 def _since(words: list[str], norm: str, m: re.Match[str], ctx: _Context) -> bool:
     """Whether the past marker ``m`` dates the start of something that goes on: its clause opens with "since"
     ("since my mum died two years ago, I ...", "ever since that year I ..."), so it reaches up to now."""
@@ -2284,6 +2305,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         # ("I failed my driving test and I'm planning another attempt", "the dog barks and I'd love to make it
         # stop for good").
         for um in ex.finditer(norm):
+            if _pronoun_elsewhere(words, norm, um, i0, i1, ctx):
+                continue
             if not _joined_now(words, norm, um, i0, i1, ctx) or not _BACK_REFERENCE.isdisjoint(words[i0:i1]):
                 return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
