@@ -7,7 +7,7 @@ sentence after ("R, and C."), before ("C, and R."), after "but", and in sentence
 another sentence should never matter; one in a clause of its own mostly should not. Prints, per cue and
 placement, how many of the joined texts are no longer flagged.  Rules alone (the model sees no sentence a
 rule discounted, so these are lost to it too).  Then the same statements with common openings and endings
-("Honestly, ...", "Since my mum died two years ago, ...", "... lol").  Numbers only, never text.
+("Honestly, ...", "Since my mum died two years ago, ...", "... lol", "... while he's at work").  Numbers only, never text.
 
 Usage: python benchmarks/screen_scope.py [--n 200] [--engine DIR]
 --engine is a checkout whose journal_relay is measured (default: this one), to set two side by side.
@@ -51,7 +51,15 @@ OPENINGS = ["Honestly, ", "To be honest ", "Tbh ", "Lately ", "Since the funeral
             "At work today ", "Ok so ", "Dear Anna, "]
 ENDINGS = [" again", " lately", " every night this week", " and nobody knows", ", if I'm honest", " to be fair", " tbh",
            " lol", " :(", ", like always", " since the funeral", " after the row", " before the session",
-           " but I'm fine", " and I mean it"]
+           " but I'm fine", " and I mean it",
+           # reasons and circumstances that name other people: the writer's risk all the same
+           " because my boyfriend left me", " after what my dad said to me", " and my sister doesn't know",
+           " while he's at work", " so she can finally be happy", " since they took the kids",
+           " because of the film I watched", " after my friend's party", " and the doctor doesn't believe me",
+           " because my mum keeps shouting", ", my partner thinks I'm fine", " and he knows it",
+           " because everyone hates me", " after the game last night", ", the kids are asleep", " when the baby cries",
+           " and my therapist is away", " because my ex told everyone", " now that he's gone",
+           " and nobody at work has noticed"]
 
 
 def _low(x: str) -> str:
