@@ -153,6 +153,17 @@ def test_a_cue_that_governs_the_next_clause_still_does(text):
     assert not _one(text).flags
 
 
+@pytest.mark.parametrize("text,flagged", [
+    ("He doesn't know I have the pills saved.", True),
+    ("I've got the rope ready.", True),
+    ("I have the blades hidden for when it gets bad.", True),
+    ("I have my tablets ready for the holiday.", False),
+    ("I keep my pills hidden from the kids.", False),
+])
+def test_means_kept_ready_without_a_purpose(text, flagged):
+    assert bool(_one(text).flags) is flagged
+
+
 def test_screening_to_json_shape():
     d = screening_to_json(_one("I'm not suicidal. I want to die."))
     assert set(d) == {"flags", "discounted"}
