@@ -1,7 +1,7 @@
 """Statistical risk score for sentences: a second opinion next to the rules (see docs/screening.md).
 
 A multinomial logistic regression (softmax over none/self/others/danger) on simple features of one
-normalised sentence: words, adjacent word pairs, negation scope (words after not/never/no, up to a
+normalised sentence: words, adjacent word pairs, pairs with one word between, negation scope (words after not/never/no, up to a
 comma or the end of the sentence, get a ``NOT_`` prefix) and a marker for a sentence without a first
 person.  Words come from the screener's own normaliser, so "k1ll", "kms" and "sewerslide" read as the
 rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
@@ -65,6 +65,7 @@ def features(words: Sequence[str]) -> list[str]:
         # No negation scope and no punctuation to mark: the words, then each word with the next (in C).
         out = list(words)
         out.extend(map(" ".join, zip(words, words[1:], strict=False)))
+        out.extend(a + " _ " + c for a, c in zip(words, words[2:], strict=False))
         if _FIRST.isdisjoint(words):
             out.append("#no_first_person")
         return out
@@ -86,6 +87,8 @@ def features(words: Sequence[str]) -> list[str]:
         marked.append("NOT_" + w if neg else w)
     out = [w for w in marked if w != "|"]
     out.extend(a + " " + b for a, b in zip(marked, marked[1:], strict=False) if a != "|" and b != "|")
+    out.extend(a + " _ " + c for a, b, c in zip(marked, marked[1:], marked[2:], strict=False)
+               if a != "|" and b != "|" and c != "|")
     if not first:
         out.append("#no_first_person")
     return out
@@ -203,6 +206,8 @@ class Model:
             if w is None or w[k] <= 0 or f.startswith("#"):
                 continue
             for part in f.split(" "):
+                if part == "_":  # a skip-pair's gap
+                    continue
                 part = part.removeprefix("NOT_")
                 contrib[part] = contrib.get(part, 0.0) + w[k]
         content = [p for p in contrib if p not in _FUNCTION] or list(contrib)
