@@ -2239,10 +2239,10 @@ def _since(words: list[str], norm: str, m: re.Match[str], ctx: _Context) -> bool
 
 
 def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
-    """Whether the past marker ``m`` comes before the match, and the match is in a clause of the writer's joined
-    on by "and", "but", "so" ... whose verb is not past: "five years ago I moved to this town, and I'm ready to
-    die" (not "five years ago, after my divorce, I took an overdose", "two years ago my dad died and I tried
-    to kill myself")."""
+    """Whether ``m`` (a past marker, or a rule's unless cue) comes before the match, and the match is in a clause
+    of the writer's joined on by "and", "but", "so" ... whose verb is not past: "five years ago I moved to this
+    town, and I'm ready to die" (not "five years ago, after my divorce, I took an overdose", "two years ago my
+    dad died and I tried to kill myself")."""
     last = norm.count(" ", 0, max(m.end() - 1, m.start()))
     if last >= i0:
         return False
