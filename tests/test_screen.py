@@ -286,6 +286,13 @@ def test_eval_script_runs_and_exits_zero():
     assert r.returncode == 0 and "recall on risk items" in r.stdout
 
 
+def test_scope_script_prints_counts_only():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_scope.py"), "--n", "3"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "lost in all:" in r.stdout
+    assert "kill" not in r.stdout  # numbers and cue names, never a risk statement
+
+
 # -- round 2: relapse context, new kinds, two-word triggers, shortcuts ------------------------------------
 
 @pytest.mark.parametrize("text", [
