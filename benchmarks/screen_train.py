@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
                     "see score.fit)")
     ap.add_argument("--average", type=int, default=5, help="average the iterates of the last N epochs (0: the last "
                     "iterate, the built-in model until round 5; see score.train)")
-    ap.add_argument("--threshold", type=float, default=0.85)
+    ap.add_argument("--threshold", type=float, default=0.8)
     ap.add_argument("--free-threshold", type=float, default=0.98, help="judge sentences without an anchor word too, "
                     "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
     ap.add_argument("--anchored-only", action="store_true", help="judge only sentences with an anchor word (faster, "
