@@ -4,8 +4,8 @@ A multinomial logistic regression (softmax over none/self/others/danger) on simp
 normalised sentence: words, adjacent word pairs, pairs with one word between, negation scope (words
 after not/never/no, up to a comma or the end of the sentence, get a ``NOT_`` prefix) and a marker for a
 sentence without a first person.  Words come from the screener's own normaliser, so "k1ll", "kms" and
-"sewerslide" read as the rules read them.  Pure Python; the weights are data (``screen_model.json``), rebuilt with
-``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
+"sewerslide" read as the rules read them.  Pure Python; the weights are data (``screen_model.json``),
+rebuilt with ``benchmarks/screen_train.py`` (multiple-instance style: see ``fit``).
 
 The screener asks the model only about sentences that no rule found anything in (counted or discounted;
 a discount that only says a rule's own requirement was not met does not count).  A sentence holding one

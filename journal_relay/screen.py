@@ -2186,6 +2186,12 @@ def _how_to(lead: list[str], after: list[str]) -> bool:
     return False
 
 
+def _word_at(norm: str, pos: int) -> int:
+    """The index of the word of ``norm`` at or after character ``pos``: a normalised sentence is its words
+    joined by single spaces (no word holds one), so the spaces before ``pos`` count the words before it."""
+    return norm.count(" ", 0, pos)
+
+
 def _split_off(words: list[str], lo: int, hi: int, ctx: _Context) -> bool:
     """Whether a clause with its own subject starts among tokens ``lo`` to ``hi``: ", and my brother was
     ...", "but I ...", ", and five years ago I ..." (a break word, then a subject within a few words)."""
@@ -2217,7 +2223,7 @@ def _pronoun_elsewhere(words: list[str], norm: str, m: re.Match[str], i0: int, i
     coffee table while he's at work" (not "she took a handful of pills", "I found her with her tablets out")."""
     if m.group().strip() not in _PRONOUNS:
         return False
-    at = norm.count(" ", 0, m.start())
+    at = _word_at(norm, m.start())
     if i0 <= at < i1:
         return False
     lo, hi = (i1, at) if at >= i1 else (at + 1, i0)
@@ -2232,7 +2238,7 @@ def _pronoun_elsewhere(words: list[str], norm: str, m: re.Match[str], i0: int, i
 def _since(words: list[str], norm: str, m: re.Match[str], ctx: _Context) -> bool:
     """Whether the past marker ``m`` dates the start of something that goes on: its clause opens with "since"
     ("since my mum died two years ago, I ...", "ever since that year I ..."), so it reaches up to now."""
-    k = norm.count(" ", 0, m.start()) - 1
+    k = _word_at(norm, m.start()) - 1
     while k >= 0 and words[k] not in ctx.boundaries:
         k -= 1
     return k >= 0 and words[k] == "since"
@@ -2243,7 +2249,7 @@ def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int,
     of the writer's joined on by "and", "but", "so" ... whose verb is not past: "five years ago I moved to this
     town, and I'm ready to die" (not "five years ago, after my divorce, I took an overdose", "two years ago my
     dad died and I tried to kill myself")."""
-    last = norm.count(" ", 0, max(m.end() - 1, m.start()))
+    last = _word_at(norm, max(m.end() - 1, m.start()))
     if last >= i0:
         return False
     k = i0 if i1 > i0 and words[i0] == "i" else i0 - 1
@@ -2261,9 +2267,8 @@ def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int,
 
 def _split_after(words: list[str], norm: str, m: re.Match[str], i1: int, ctx: _Context) -> bool:
     """Whether ``m`` (a match in ``norm``) comes after the rule's match (which ends at token ``i1``), in a clause
-    split off from it (see _split_off): "I want to die, and five years ago I moved here".  (Words are joined by
-    single spaces: spaces count words.)"""
-    first = norm.count(" ", 0, m.start())
+    split off from it (see _split_off): "I want to die, and five years ago I moved here"."""
+    first = _word_at(norm, m.start())
     return first >= i1 and _split_off(words, i1, first, ctx)
 
 
@@ -2383,11 +2388,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     # "after eight months clean", "first time in a year") reports that the harm is back.
     # (the relapse is looked for only when there is a past or resolved marker to weigh it against)
     pm = _once(memo, "past", ctx.past, norm, runs)
-    # (a past marker before the match may open a story told over several clauses: "five years ago, after my
-    # divorce, I took an overdose"; one in a clause of its own after the match dates something else)
-    if pm and (_describes_other(words, norm, i0, i1, pm.start(), ctx)
-               or _split_after(words, norm, pm, i1, ctx) or _joined_now(words, norm, pm, i0, i1, ctx)
-               or _since(words, norm, pm, ctx)):
+    if pm and not _dates_match(words, norm, pm, i0, i1, ctx):
         pm = _past_of_match(words, norm, i0, i1, ctx)
     if pm:
         if "recent" not in memo:
@@ -2573,7 +2574,7 @@ def _describes_other(words: list[str], norm: str, i0: int, i1: int, at: int, ctx
     till my knuckles split, better than the other thing I used to do", "my abuser from when I was a kid".
     The describing part runs from "who" ..., the subject of a relative clause without "who" ("the people
     I ..."), or the noun phrase naming a person before "from", to the next clause boundary after the marker."""
-    t = norm.count(" ", 0, at)
+    t = _word_at(norm, at)
     start = -1
     if t < len(words) and words[t] == "from" or t > 0 and words[t - 1] == "from":
         f = t if words[t] == "from" else t - 1
@@ -2607,13 +2608,20 @@ def _describes_other(words: list[str], norm: str, i0: int, i1: int, at: int, ctx
     return i1 <= start or i0 >= end
 
 
+def _dates_match(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
+    """Whether the past marker ``m`` dates the match (tokens ``i0`` to ``i1``): not when it only describes someone
+    or something else (_describes_other), stands in a clause of its own after the match (_split_after), comes
+    before a present clause of the writer's joined on (_joined_now) or opens with "since" (_since).  A marker
+    before the match may still open a story told over several clauses: "five years ago, after my divorce, I
+    took an overdose"."""
+    return not (_describes_other(words, norm, i0, i1, m.start(), ctx) or _split_after(words, norm, m, i1, ctx)
+                or _joined_now(words, norm, m, i0, i1, ctx) or _since(words, norm, m, ctx))
+
+
 def _past_of_match(words: list[str], norm: str, i0: int, i1: int, ctx: _Context) -> re.Match[str] | None:
-    """The first past marker in the sentence that does not only describe someone or something else (see
-    _describes_other) and does not stand in a clause split off from the match (see _split_after, _joined_now)."""
+    """The first past marker in the sentence that dates the match (see _dates_match)."""
     for m in ctx.past.rx.finditer(norm):
-        if (not _describes_other(words, norm, i0, i1, m.start(), ctx)
-                and not _split_after(words, norm, m, i1, ctx)
-                and not _joined_now(words, norm, m, i0, i1, ctx) and not _since(words, norm, m, ctx)):
+        if _dates_match(words, norm, m, i0, i1, ctx):
             return m
     return None
 
@@ -3115,11 +3123,11 @@ def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lex
         if not qm:
             _asked_question(h, norm, sents, folded, lex, done)
             continue
-        qfirst = norm.count(" ", 0, qm.start())
+        qfirst = _word_at(norm, qm.start())
         if h.start < qfirst or _split_off(done[h.sent].words, qfirst, h.start, ctx):
             # Said before the question is reported, or in a clause of its own after it: the writer's own words
             # ("I want to kill myself and my therapist asked if I was okay", "you asked if I was okay, and I
-            # want to die").  (Words are joined by single spaces: spaces count words.)
+            # want to die").
             continue
         after = max(qm.end(), h.nend)
         nxt = ""
@@ -3147,9 +3155,8 @@ def _asked_question(h: _Hit, norm: str, sents: _Sentences, folded: str, lex: Lex
     am = ctx.asked_question.search(norm)
     if am is None:
         return
-    # ``norm`` is the sentence's words joined by single spaces, so the spaces before the question's end count
-    # the words up to its "if / whether / about": the match must start after it, in the same clause.
-    after = norm.count(" ", 0, am.end()) + 1
+    # The match must start after the question's "if / whether / about", in the same clause.
+    after = _word_at(norm, am.end()) + 1
     if not after <= h.start <= after + 8 or any(w in ctx.boundaries for w in done[h.sent].words[after:h.start]):
         return
     nxt = ""

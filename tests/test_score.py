@@ -31,6 +31,12 @@ def test_features_mark_negation_and_person():
     assert "#no_first_person" in score.features(["she", "wants", "to", "die"])
 
 
+def test_features_pair_words_one_apart_within_a_clause():
+    assert "want _ die" in score.features(["i", "want", "to", "die"])
+    f = score.features(["i", "want", "to", "die", ",", "honestly"])
+    assert "want _ die" in f and "die _ honestly" not in f and "to _ honestly" not in f
+
+
 def test_training_is_deterministic(tmp_path):
     files = [str(DATA / "holdout.jsonl"), str(DATA / "unseen2.jsonl")]
     outs = []
