@@ -180,7 +180,6 @@ class Lexicon:
     # Two-word triggers as word pairs: (first, second) -> rule positions (those of rule_index / mod_index)
     rule_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
     mod_pairs: Mapping[tuple[str, str], tuple[int, ...]] = field(default_factory=dict, repr=False)
-    gates: _Gates = field(default_factory=lambda: _Gates(()), repr=False)  # per rule, in the same order
     all_keys: frozenset[str] = field(default=frozenset(), repr=False)  # pre_rules' and pre_mods' keys
     # pre_rules' and pre_mods' pairs and their first words: an entry's word pairs are looked up once for both
     all_pairs: frozenset[tuple[str, str]] = field(default=frozenset(), repr=False)
@@ -1059,28 +1058,9 @@ def _passing(gate: _Gate, held: frozenset[str]) -> tuple[tuple[re.Pattern[str], 
     return got
 
 
-class _Gates:
-    """A lexicon's gates, by rule position, each worked out when its rule is first a candidate (see Pattern:
-    why not at load)."""
-
-    __slots__ = ("_rules", "_got")
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        self._rules = rules
-        self._got: list[_Gate | None] = [None] * len(rules)
-
-    def __getitem__(self, i: int) -> _Gate:
-        got = self._got[i]
-        if got is None:
-            got = self._got[i] = _gate(self._rules[i])
-        return got
-
-    def __len__(self) -> int:
-        return len(self._rules)
-
-
 def _gate(rule: Rule) -> _Gate:
-    """The rule's gate, worked out once per rule (kept in ``rule.gate``)."""
+    """The rule's gate, worked out the first time the rule is a candidate (see Pattern: why not at load) and
+    kept in ``rule.gate``."""
     if rule.gate:
         return rule.gate[0]
 
@@ -1545,8 +1525,7 @@ def _assemble(rules: list[Rule], norm_data: Mapping[str, Any], ctx_data: Mapping
                    mod_rules_of={raw: frozenset(ri for t in ts for ri in mod_index[t])
                                  for raw, ts in pre_mods.becomes.items()},
                    rule_pairs=_pair_index({k: tuple(v) for k, v in rule_index.items()}),
-                   mod_pairs=_pair_index({k: tuple(v) for k, v in mod_index.items()}),
-                   gates=_Gates(tuple(rules)))
+                   mod_pairs=_pair_index({k: tuple(v) for k, v in mod_index.items()}))
 
 
 def _pair_index(index: Mapping[str, tuple[int, ...]]) -> dict[tuple[str, str], tuple[int, ...]]:
@@ -2883,7 +2862,7 @@ def _run(lex: Lexicon, index: Mapping[str, tuple[int, ...]], si: int, sent: _Sen
     memo: dict[str, re.Match[str] | None] = {}
     for ri in sorted(cand):
         rule = lex.rules[ri]
-        gate = lex.gates[ri]
+        gate = _gate(rule)
         # Patterns that cannot match (a clause without any of its words in the sentence, or none of their
         # needed strings there) are not scanned.  (Inline loop: this runs for every candidate rule of
         # every candidate sentence.)
