@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from journal_relay import score  # noqa: E402
-from journal_relay.screen import UNSUPPORTED, Lexicon, _fold, _sentences, load_lexicon, screen  # noqa: E402
+from journal_relay.screen import Lexicon, _fold, _sentences, load_lexicon, screen  # noqa: E402
 
 SAMPLES = ROOT / ".." / "shared" / "mail-samples"
 
@@ -39,7 +39,7 @@ Entry = tuple[bool, list[tuple[tuple[float, ...], bool, bool, bool, tuple[str, .
 
 def entry_numbers(text: str, lex: Lexicon, model: score.Model) -> Entry:
     r = screen(text, lexicon=lex, model=None)
-    seen = {f.sentence for f in r.flags} | {f.sentence for f in r.discounted if f.context[0] not in UNSUPPORTED}
+    seen = score.unread(r)
     folded = _fold(text)
     out = []
     for s in _sentences(text, folded):

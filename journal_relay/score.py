@@ -267,6 +267,26 @@ def _builtin() -> Model:
 # Second opinion inside the screener
 # --------------------------------------------------------------------------------------------------
 
+# Discounts after which the model still judges the sentence: they say that a rule's words may mean something
+# else there (an idiom or other-sense cue: "giving my clothes away to the charity shop"; nobody found doing
+# it: "Marcus put his hands round my neck", the name starting the sentence), not that the sentence is safe,
+# as a negation, a past, someone else's words or the writer's own accident ("no agent: the writer ...", "I
+# scalded my hand with boiling water") do.  Chosen by grouped cross-validation (docs/screening.md, "Round 10").
+STILL_JUDGED = ("idiom/other sense: ", "no agent: nobody named")
+
+
+def unread(result: Screening) -> set[str]:
+    """The sentences the model does not judge: those a rule flagged, and those a rule's finding was discounted
+    in for what the sentence says (negated, someone else's, past, ...).  A rule's own unmet requirement
+    ("context: nothing ... supports this reading") says only that the rule is unsure: such a sentence is
+    judged, and so is one discounted as STILL_JUDGED says."""
+    from journal_relay.screen import UNSUPPORTED
+
+    return {f.sentence for f in result.flags} | {
+        f.sentence for f in result.discounted
+        if f.context[0] not in UNSUPPORTED and not f.context[0].startswith(STILL_JUDGED)}
+
+
 def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
                    threshold: float | None = None, exhaustive: bool = False, entry: _Entry | None = None
                    ) -> Screening:
@@ -274,7 +294,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     every sentence is tokenised, without the raw-word shortcut; the result must be the same.  ``entry``:
     what the screener already worked out about this text (its folding, raw words, sentences and
     normalised sentences), read instead of being worked out again."""
-    from journal_relay.screen import UNSUPPORTED, Finding, Screening, _entry, _find_words, _sentences
+    from journal_relay.screen import Finding, Screening, _entry, _find_words, _sentences
 
     if entry is None:
         entry = _entry(text)
@@ -316,10 +336,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
                 if k >= 0 and spans[k][0] <= p < spans[k][1]:
                     found[(*spans[k], -1)] = None
         sents = list(found)
-    # A rule's own unmet requirement ("context: nothing ... supports this reading") says only that the rule
-    # is unsure, not that the sentence means something else: such a sentence is still judged.
-    seen = {f.sentence for f in result.flags} | {f.sentence for f in result.discounted
-                                                  if f.context[0] not in UNSUPPORTED}
+    seen = unread(result)
     added: list[Finding] = []
     together = model.together if not result.flags else None
     # Sentences that may count towards reading the entry together: (sentence, probabilities, words, features)

@@ -1402,6 +1402,13 @@ def _build_normaliser(data: Mapping[str, Any], triggers: set[str]) -> _Normalise
                 bigrams[(src[0], src[1])] = rep
             else:
                 raise LexiconError(f"{where}.{key}: {k!r} has more than two words (write a rule instead)")
+    unmarked = data.get("unmarked", {})
+    if not isinstance(unmarked, dict) or not all(isinstance(v, str) and len(k.split()) == 1
+                                                 for k, v in unmarked.items()):
+        raise LexiconError(f"{where}: 'unmarked' must be a table of one \"word\" = \"replacement\"")
+    for verb in _strlist(data.get("unmarked_verbs"), where, "unmarked_verbs"):
+        for k, v in unmarked.items():
+            bigrams.setdefault((k.strip().lower(), verb), (*v.strip().lower().split(), verb))
     norm = _Normaliser(vocab, direct, bigrams, set(fuzzy) | set(strong))
     table = data.get("reflexive", {})
     if not isinstance(table, dict):
@@ -1706,14 +1713,14 @@ def load_lexicon(practice_file: Path | None = None) -> Lexicon:
     pn = pdata.get("normalise", {})
     if not isinstance(pn, dict):
         raise LexiconError(f"{src}: [normalise] must be a table")
-    for key in ("slang", "misspellings", "contractions"):
+    for key in ("slang", "misspellings", "contractions", "unmarked"):
         if key in pn:
             merged = dict(norm_data.get(key, {}))
             if not isinstance(pn[key], dict):
                 raise LexiconError(f"{src}: [normalise.{key}] must be a table")
             merged.update(pn[key])
             norm_data[key] = merged
-    for key in ("fuzzy", "fuzzy_strong", "not_typos"):
+    for key in ("fuzzy", "fuzzy_strong", "not_typos", "unmarked_verbs"):
         if key in pn:
             norm_data[key] = list(norm_data.get(key, [])) + _strlist(pn[key], src, key)
     safety = list(base.safety) + _safety_examples(pdata.get("safety"), src)
@@ -2259,6 +2266,13 @@ def _clause_bits(gate: _Gate, runs: set[str]) -> int:
     return sat
 
 
+def _inside_word(norm: str, m: re.Match[str]) -> bool:
+    """Whether a cue's match begins inside a word: a cue is words, so "trip" is not in "amitriptyline",
+    nor "tent" in "intent" (a cue may still end inside one: "travel" stands for "travelling")."""
+    k = m.start()
+    return k > 0 and norm[k - 1].isalnum() and norm[k].isalnum()
+
+
 def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: str, runs: set[str], mstart: int,
            mend: int, ctx: _Context, sent: _Sent, memo: dict[str, re.Match[str] | None]
            ) -> tuple[str | None, list[str]]:
@@ -2276,7 +2290,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         if (sat & bits) != bits or need is not None and not _contains_any(norm, need):
             continue
         for em in ex.finditer(norm):
-            if em.start() < mend and em.end() > mstart:
+            if em.start() < mend and em.end() > mstart and not _inside_word(norm, em):
                 return f"idiom/other sense: {em.group().strip()}", notes
     words_in = gate.unless_words
     for ex, bits, need in gate.unless_rest if words_in is None or not runs.isdisjoint(words_in) else ():
@@ -2289,6 +2303,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
         # ("I failed my driving test and I'm planning another attempt", "the dog barks and I'd love to make it
         # stop for good").
         for um in ex.finditer(norm):
+            if _inside_word(norm, um):
+                continue
             if _pronoun_elsewhere(words, norm, um, i0, i1, ctx):
                 continue
             if not _joined_now(words, norm, um, i0, i1, ctx) or not _BACK_REFERENCE.isdisjoint(words[i0:i1]):
