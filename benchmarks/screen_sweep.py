@@ -11,13 +11,12 @@ Prints, per point and shift, the risk entries and ordinary entries flagged, pool
 only, never text.  screen_cv.py reads the same points through the real screener.
 
 Usage: python benchmarks/screen_sweep.py [--seeds 0+1+2] [--cache FILE] [--points s/s/s 0.8/s/0.7]
-                                         [--shifts 0/0/0 0/0.5/0]
+                                         [--shifts=0/0/0,0/0.5/0]
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import pickle
 import sys
 from collections.abc import Sequence
@@ -61,25 +60,23 @@ def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
     return rows, score.load_model()
 
 
-def flagged(row: Row, th: float, free: float | None, tog: score.Together | None, shift: Sequence[float]) -> bool:
-    """What score.second_opinion decides for one entry, from its sentences' logits."""
+def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]]]:
+    """An entry's judged sentences as (probabilities with ``shift`` added to the log-odds, anchored, first
+    person, words), and whether a rule flagged it."""
     rules, _, sents = row
+    return rules, [(score._softmax([a + b for a, b in zip(z, shift, strict=True)]), anchored, first, words)
+                   for z, anchored, judged, first, words in sents if judged]
+
+
+def flagged(rules: bool, judged: list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]], voiced: bool,
+            th: float, free: float | None, tog: score.Together | None) -> bool:
+    """What score.second_opinion decides for one entry, from its judged sentences' probabilities."""
     if rules:
         return True
-    pooled = []
-    for z, anchored, judged, _first, words in sents:
-        if not judged:
-            continue
-        p = score._softmax([a + b for a, b in zip(z, shift, strict=True)])
-        need = th if anchored else (None if free is None else max(th, free))
-        if need is not None and max(p) >= need:
-            return True
-        pooled.append((words, p))
-    if tog is None or not sents:
-        return False
-    if not tog.voiced(sum(first for _z, _a, _j, first, _w in sents), len(sents)):
-        return False
-    return tog.reading(pooled) is not None
+    free_th = 2.0 if free is None else max(th, free)
+    if any(max(p) >= (th if anchored else free_th) for p, anchored, _f, _w in judged):
+        return True
+    return tog is not None and voiced and tog.reading([(w, p) for p, _a, _f, w in judged]) is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", default="0", help="training orders averaged, joined by +")
     ap.add_argument("--cache", type=Path, help="where the scores are kept (read when it exists)")
     ap.add_argument("--points", nargs="+", default=["s/s/s"], help="THRESHOLD/FREE/TOGETHER")
-    ap.add_argument("--shifts", nargs="+", default=["0/0/0"], help="SELF/OTHERS/DANGER log-odds shifts")
+    ap.add_argument("--shifts", default="0/0/0", help="SELF/OTHERS/DANGER log-odds shifts, joined by commas "
+                    "(write --shifts=-0.5/0/0,... when the first is negative)")
     args = ap.parse_args(argv)
     if args.cache is not None and args.cache.exists():
         rows, shipped = pickle.loads(args.cache.read_bytes())
@@ -99,18 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     risk = sum(r for r, _f, _s in rows)
     none = len(rows) - risk
     out = []
-    for point, shift in itertools.product(args.points, args.shifts):
+    points = []
+    for point in args.points:
         th_s, free_s, tog_s = point.split("/")
-        th = shipped.threshold if th_s == "s" else float(th_s)
-        free = shipped.free_threshold if free_s == "s" else float(free_s)
         tog = shipped.together
         if tog is not None and tog_s != "s":
             tog = score.Together(tog.floor, float(tog_s), tog.top, tog.first_person)
+        points.append((point, shipped.threshold if th_s == "s" else float(th_s),
+                       shipped.free_threshold if free_s == "s" else float(free_s), tog))
+    # (whether an entry is voiced enough to be read together: all its sentences with words count)
+    voiced = [shipped.together is not None and bool(sents) and shipped.together.voiced(
+        sum(first for _z, _a, _j, first, _w in sents), len(sents)) for _r, _f, sents in rows]
+    for shift in args.shifts.split(","):
         sh = [float(x) for x in shift.split("/")]
-        got = [flagged(row, th, free, tog, sh) for row in rows]
-        tp = sum(g and r for g, (r, _f, _s) in zip(got, rows, strict=True))
-        fp = sum(g and not r for g, (r, _f, _s) in zip(got, rows, strict=True))
-        out.append((fp, -tp, point, shift, tp))
+        entries = [shifted(row, sh) for row in rows]
+        for point, th, free, tog in points:
+            got = [flagged(rules, judged, v, th, free, tog) for (rules, judged), v in zip(entries, voiced, strict=True)]
+            tp = sum(g and r for g, (r, _f, _s) in zip(got, rows, strict=True))
+            fp = sum(g and not r for g, (r, _f, _s) in zip(got, rows, strict=True))
+            out.append((fp, -tp, point, shift, tp))
     for fp, _ntp, point, shift, tp in sorted(out):
         print(f"point {point:16s} shift {shift:14s} risk entries flagged {tp} of {risk} ({tp / risk:.4f}), "
               f"ordinary entries flagged {fp} of {none} ({fp / none:.4f})")

@@ -242,6 +242,24 @@ def test_model_judges_a_sentence_whose_rule_only_lacked_support_but_not_a_discou
     assert negated.discounted[0].context[0].startswith("negation") and not negated.flags
 
 
+def test_model_judges_a_sentence_a_rule_read_as_another_sense_or_with_nobody_doing_it():
+    # An idiom or other-sense cue ("charity shop") or nobody found doing it ("Marcus ...", the name starting
+    # the sentence) says the rule's words may mean something else, not that the sentence is safe: the model
+    # still judges it.  The writer's own accident ("no agent: the writer ...") stays unread.
+    model = score.Model(bias=(-5.0, -5.0, -5.0), weights={"bag": (20.0, 0.0, 0.0), "neck": (0.0, 0.0, 20.0),
+                                                          "scalded": (20.0, 0.0, 0.0)},
+                        threshold=0.5, anchors=frozenset({"bag", "neck", "scalded"}))
+    idiom = screen("I've been giving my clothes away a bag at a time to the charity shop so nobody notices.",
+                   lexicon=LEX, model=model)
+    assert any(d.context[0].startswith("idiom/other sense") for d in idiom.discounted)
+    assert [f.rule for f in idiom.flags] == ["model.self"]
+    nobody = screen("Marcus put his hands round my neck until I nearly passed out.", lexicon=LEX, model=model)
+    assert any(d.context[0].startswith("no agent: nobody named") for d in nobody.discounted)
+    assert [f.rule for f in nobody.flags] == ["model.danger"]
+    accident = screen("I scalded my hand with boiling water.", lexicon=LEX, model=model)
+    assert accident.discounted[0].context[0].startswith("no agent: the writer") and not accident.flags
+
+
 def test_sentences_read_together_flag_an_entry_none_flags_alone():
     # A one-word model: each "lantern" sentence reads as self at p=0.73, below the free threshold; two
     # different ones add up past the entry's threshold (0.48 + 0.48 above the floor of 0.25 >= 0.8).

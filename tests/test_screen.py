@@ -641,6 +641,15 @@ def test_context_still_discounts(text, reason):
     ('I keep thinking things like "I want to die" on the bus.', "self"),
     ('I told my sister "I want to kill him" and I meant it.', "others"),
     ('He keeps saying "you know what happened to the last one who left me."', "danger"),
+    # a cue is words, never the inside of one ("trip" in "amitriptyline"); a cue that belongs to the match
+    # itself or to something else than the writer's act (round 10)
+    ("I have saved up enough of my amitriptyline now.", "self"),
+    ("I carved his initials into my arm with a compass after he dumped me.", "self"),
+    ("He keeps my bank card and says I'm not allowed to phone anyone.", "danger"),
+    # a contraction written without its apostrophe that is also a word, before a verb
+    ("he said if i leave hell kill me and the kids", "danger"),
+    # the passive, with the one doing it after "by"
+    ("I got slapped and spat on by my partner in front of our kids on Sunday.", "danger"),
 ])
 def test_context_belongs_to_the_match(text, category):
     s = _one(text)
@@ -668,6 +677,7 @@ def test_context_belongs_to_the_match(text, category):
     ("For six years before that he beat me, and I covered the bruises.", "past"),
     # the therapist's question quoted back with words in between
     ("You asked me on Tuesday, quite carefully, whether he ever hurts me, and the answer is no.", "quoted question"),
+    ("It's the anniversary of the night I threatened my sister with a knife.", "past"),
 ])
 def test_context_still_belongs_elsewhere(text, reason):
     s = _one(text)
@@ -688,6 +698,8 @@ def test_slang_normalises_to_readable_words():
     assert LEX.norm.words("kys myself") == ["kill", "myself"]  # a two-word expansion may still join onward
     assert LEX.norm.words("i want to unalive") == ["i", "want", "to", "kill", "myself"]
     assert LEX.norm.words("unalive him") == ["kill", "him"]
+    assert LEX.norm.words("hell kill me") == ["he", "will", "kill", "me"]  # before a verb: a contraction
+    assert LEX.norm.words("ill in bed, hell on earth") == ["ill", "in", "bed", ",", "hell", "on", "earth"]
     assert LEX.norm.words("i want to unalive myself") == ["i", "want", "to", "kill", "myself"]
     assert LEX.norm.words("my friend wants to unalive") == ["my", "friend", "wants", "to", "kill"]
     assert not any(f.category == "self" for f in _one("my friend wants to unalive").flags)
