@@ -543,7 +543,8 @@ def _inflect(stem: str) -> set[str]:
 
 
 def _typo_variants(word: str, strong: bool) -> set[str]:
-    """Misspellings of a core word: swapped neighbours, one letter dropped or doubled, (strong) swapped."""
+    """Misspellings of a core word: swapped neighbours, one letter dropped or doubled, (strong) one letter
+    changed or one added ("sucicide")."""
     out: set[str] = set()
     n = len(word)
     for i in range(n - 1):
@@ -557,6 +558,7 @@ def _typo_variants(word: str, strong: bool) -> set[str]:
             for c in "abcdefghijklmnopqrstuvwxyz":
                 if c != word[i]:
                     out.add(word[:i] + c + word[i + 1:])
+                out.add(word[:i] + c + word[i:])
     out.discard(word)
     return out
 
