@@ -6,7 +6,8 @@ built-in one is on all the others (screen_together.fold_models, with the trainin
 the screener would then decide is worked out from each sentence's scores as score.second_opinion decides it
 (screen_together.flagged_alone and together).  The scores are kept in --cache, so a second run with another
 grid trains nothing.  A point is THRESHOLD/FREE/TOGETHER ("s": the shipped value) and a shift is
-SELF/OTHERS/DANGER, added to each risk class's log-odds before the softmax (score.Model.shift).
+SELF/OTHERS/DANGER, added to each risk class's log-odds before the softmax (score.Model.shift; the shipped
+shift is not applied first).
 Prints, per point and shift, the risk entries and ordinary entries flagged, pooled over the folds; numbers
 only, never text.  screen_cv.py reads the same points through the real screener.
 
@@ -17,6 +18,7 @@ Usage: python benchmarks/screen_sweep.py [--seeds 0+1+2] [--cache FILE] [--point
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import pickle
 import sys
 from collections.abc import Sequence
@@ -41,6 +43,7 @@ def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
     sets = labelled_sets([])
     rows: list[Row] = []
     for k, (group, model) in enumerate(fold_models(sets, folds, lex, seeds=seeds)):
+        model = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))  # (--shifts are read from the raw log-odds)
         for name in group:
             for it in sets[name]:
                 text = it["text"]
@@ -63,7 +66,7 @@ def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
 def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]]]:
     """An entry's judged sentences as (probabilities with ``shift`` added to the log-odds, anchored, first
     person, words), and whether a rule flagged it."""
-    rules, _, sents = row
+    _risk, rules, sents = row
     return rules, [(score._softmax([a + b for a, b in zip(z, shift, strict=True)]), anchored, first, words)
                    for z, anchored, judged, first, words in sents if judged]
 

@@ -86,7 +86,8 @@ def labelled_sets(files: Sequence[Path]) -> dict[str, list[dict]]:
 def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_weight: float = 1.0,
                 seeds: Sequence[int] = (0,)) -> Iterator[tuple[list[str], score.Model]]:
     """For each fold: the names of its sets (dealt by name), and a model trained as the built-in one is (the
-    lexicon's examples, the curated anchors, the shipped thresholds and reading together) on all the others."""
+    lexicon's examples, the curated anchors, the shipped thresholds, class shifts and reading together) on all the
+    others."""
     names = sorted(sets)
     extra = score.lexicon_items(lex, counter_weight=counter_weight)
     shipped = score.load_model()
@@ -96,7 +97,8 @@ def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_w
         bias, weights, examples = score.fit(train, lex, seeds=seeds, workers=os.cpu_count() or 1)
         model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples,
                                                curated=score.read_anchors()), f"fold {k}")
-        yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together)
+        yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together,
+                                         shift=shipped.shift)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

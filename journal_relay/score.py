@@ -29,7 +29,7 @@ import random
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,10 +139,17 @@ class Model:
     source: str = "built-in"
     free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
     together: Together | None = None  # reading an entry's sentences together (see _together)
+    # Added to each risk class's log-odds after training: how far each class is trusted (chosen by grouped
+    # cross-validation, docs/screening.md "Round 10": the self class runs hot, others cold).
+    shift: tuple[float, ...] = (0.0, 0.0, 0.0)
+    start: tuple[float, ...] = field(init=False, repr=False)  # bias + shift, where every sentence's sum starts
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", tuple(b + s for b, s in zip(self.bias, self.shift, strict=True)))
 
     def logits(self, feats: Iterable[str]) -> list[float]:
         """Each risk class's score relative to none (the softmax's inputs)."""
-        z = list(self.bias)
+        z = list(self.start)
         if len(z) == 3:  # (always, for a model trained here: the sums in locals, in the same order)
             z0, z1, z2 = z
             for w in map(self.weights.get, feats):
@@ -246,9 +253,12 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     tog = data.get("together")
     assert tog is None or isinstance(tog, dict)
     together = None if tog is None else Together(**tog)
+    shift = data.get("shift", [0.0] * len(bias))
+    assert isinstance(shift, list) and len(shift) == len(bias)
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
                  threshold=float(th), anchors=frozenset(anchors), source=source,
-                 free_threshold=None if free is None else float(free), together=together)
+                 free_threshold=None if free is None else float(free), together=together,
+                 shift=tuple(float(x) for x in shift))
 
 
 def load_model(path: Path | None = None) -> Model:
