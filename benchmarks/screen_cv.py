@@ -4,13 +4,14 @@ The labelled sets are dealt into --folds groups by name as in benchmarks/screen_
 screened with a model trained as the built-in one is on all the others, once per training choice (the
 lexicon's counter-examples at each weight of --counter-weights, the training orders of each --seeds), and
 each fold model is then read at every operating point of --points (the model's threshold for a sentence
-with an anchor word, for one without, and reading together's threshold; "s" keeps the shipped value).
+with an anchor word, for one without, and reading together's threshold; "s" keeps the shipped value; after a
+colon, the class shifts).
 Prints, per choice and point, the risk entries flagged and the ordinary entries flagged, pooled over the
 folds (and per set with --per-set).  Numbers only, never text.  About 4 minutes per training choice and
 1 more per extra point on a slow machine.
 
 Usage: python benchmarks/screen_cv.py [--folds 5] [--counter-weights 1,0.5,0] [--seeds 0 0+1+2]
-                                      [--points s/s/s 0.85/s/s 0.9/0.95/0.7] [--per-set] [FILE ...]
+                                      [--points s/s/s 0.85/s/s 0.9/0.95/0.7:0/0/0] [--per-set] [FILE ...]
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ from journal_relay.screen import load_lexicon, screen  # noqa: E402
 
 
 def at_point(model: score.Model, point: str) -> score.Model:
-    """``model`` read at ``point``: THRESHOLD/FREE_THRESHOLD/TOGETHER_THRESHOLD, "s" for the shipped value."""
+    """``model`` read at ``point``: THRESHOLD/FREE_THRESHOLD/TOGETHER_THRESHOLD, "s" for the shipped value,
+    optionally followed by ":SELF/OTHERS/DANGER", the class shifts (score.Model.shift) instead of the shipped ones."""
+    point, _, shift = point.partition(":")
+    if shift:
+        model = dataclasses.replace(model, shift=tuple(float(x) for x in shift.split("/")))
     th, free, tog = (None if x == "s" else float(x) for x in point.split("/"))
     together = model.together if tog is None or model.together is None else \
         dataclasses.replace(model.together, threshold=tog)

@@ -13,6 +13,7 @@ only, never text.  screen_cv.py reads the same points through the real screener.
 
 Usage: python benchmarks/screen_sweep.py [--seeds 0+1+2] [--cache FILE] [--points s/s/s 0.8/s/0.7]
                                          [--shifts=0/0/0,0/0.5/0]
+       python benchmarks/screen_sweep.py --check 3000   (the decisions here against the real screener's)
 """
 
 from __future__ import annotations
@@ -31,11 +32,26 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from screen_together import fold_models, labelled_sets  # noqa: E402
 
 from journal_relay import score  # noqa: E402
-from journal_relay.screen import _fold, _sentences, load_lexicon, screen  # noqa: E402
+from journal_relay.screen import Lexicon, _fold, _sentences, load_lexicon, screen  # noqa: E402
 
 # One entry: (risk?, flagged by a rule?, its sentences as (logits, anchored, judged by the model?, first
 # person?, words)).
 Row = tuple[bool, bool, list[tuple[tuple[float, ...], bool, bool, bool, tuple[str, ...]]]]
+
+
+def row(text: str, risk: bool, lex: Lexicon, model: score.Model) -> Row:
+    """One entry's numbers: the rules' verdict and each sentence's logits under ``model``."""
+    r = screen(text, lexicon=lex, model=None)
+    unread = score.unread(r)
+    folded = _fold(text)
+    sents = []
+    for s in _sentences(text, folded):
+        words = lex.norm.words(folded[s.start:s.end])
+        if s.quoted or not words:
+            continue
+        sents.append((tuple(model.logits(score.features(words))), not model.anchors.isdisjoint(words),
+                      text[s.start:s.end].strip() not in unread, not score._FIRST.isdisjoint(words), tuple(words)))
+    return risk, bool(r.flags), sents
 
 
 def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
@@ -44,23 +60,30 @@ def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
     rows: list[Row] = []
     for k, (group, model) in enumerate(fold_models(sets, folds, lex, seeds=seeds)):
         model = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))  # (--shifts are read from the raw log-odds)
-        for name in group:
-            for it in sets[name]:
-                text = it["text"]
-                r = screen(text, lexicon=lex, model=None)
-                unread = score.unread(r)
-                folded = _fold(text)
-                sents = []
-                for s in _sentences(text, folded):
-                    words = lex.norm.words(folded[s.start:s.end])
-                    if s.quoted or not words:
-                        continue
-                    sents.append((tuple(model.logits(score.features(words))), not model.anchors.isdisjoint(words),
-                                  text[s.start:s.end].strip() not in unread, not score._FIRST.isdisjoint(words),
-                                  tuple(words)))
-                rows.append((it["label"] != "none", bool(r.flags), sents))
+        rows += [row(it["text"], it["label"] != "none", lex, model) for name in group for it in sets[name]]
         print(f"fold {k + 1}/{folds} scored", file=sys.stderr, flush=True)
     return rows, score.load_model()
+
+
+def decides(r: Row, model: score.Model) -> bool:
+    """What the screener decides for an entry from its numbers (``r`` scored with ``model``'s raw log-odds),
+    at ``model``'s own thresholds and shift."""
+    rules, judged = shifted(r, model.shift)
+    tog = model.together
+    voiced = tog is not None and bool(r[2]) and tog.voiced(sum(first for _z, _a, _j, first, _w in r[2]), len(r[2]))
+    return flagged(rules, judged, voiced, model.threshold, model.free_threshold, tog)
+
+
+def check(n: int) -> int:
+    """How many of the first ``n`` labelled entries the numbers decide otherwise than the real screener does
+    with the built-in model (0: the sweep counts what the screener would do)."""
+    lex = load_lexicon()
+    model = score.load_model()
+    raw = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))
+    sets = labelled_sets([])
+    items = [it for name in sorted(sets) for it in sets[name]][:n]
+    return sum(decides(row(it["text"], False, lex, raw), model) != bool(screen(it["text"], lexicon=lex).flags)
+               for it in items)
 
 
 def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]]]:
@@ -90,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--points", nargs="+", default=["s/s/s"], help="THRESHOLD/FREE/TOGETHER")
     ap.add_argument("--shifts", default="0/0/0", help="SELF/OTHERS/DANGER log-odds shifts, joined by commas "
                     "(write --shifts=-0.5/0/0,... when the first is negative)")
+    ap.add_argument("--check", type=int, default=0, help="only compare the decisions worked out here with the "
+                    "real screener's on the first N labelled entries (built-in model) and print how many differ")
     args = ap.parse_args(argv)
+    if args.check:
+        print(f"{check(args.check)} of {args.check} entries decided differently from the screener")
+        return 0
     if args.cache is not None and args.cache.exists():
         rows, shipped = pickle.loads(args.cache.read_bytes())
     else:

@@ -246,6 +246,14 @@ def test_model_judges_a_sentence_whose_rule_only_lacked_support_but_not_a_discou
     assert negated.discounted[0].context[0].startswith("negation") and not negated.flags
 
 
+def test_sweep_decides_as_the_screener_does():
+    # benchmarks/screen_sweep.py counts operating points from sentence scores; its decisions must be the
+    # screener's own (rules, unread sentences, thresholds, class shifts, reading together).
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "screen_sweep.py"), "--check", "400"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith("0 of 400 entries decided differently"), out
+
+
 def test_model_judges_a_sentence_a_rule_read_as_another_sense_or_with_nobody_doing_it():
     # An idiom or other-sense cue ("charity shop") or nobody found doing it ("Marcus ...", the name starting
     # the sentence) says the rule's words may mean something else, not that the sentence is safe: the model
