@@ -1212,12 +1212,20 @@ class _Context:
     answer_after: re.Pattern[str] = re.compile(r"(?!x)x")
     # A negative answer to the therapist's quoted question: it outweighs an affirmation ("the honest answer is no").
     deny_answer: re.Pattern[str] = re.compile(r"(?!x)x")
-    # Someone else's screening question reported by the writer ("the midwife asked if I'd had thoughts of harming
-    # myself", "people keep asking if I'm suicidal") and a plain no to it ("I said no", "I'm not", "honestly, no").
     # A clause with its own subject after one of these starts something else (see _split_off).
     clause_breaks: frozenset[str] = frozenset()
     clause_subjects: frozenset[str] = frozenset()
     past_forms: frozenset[str] = frozenset()
+    # After a clause break, these go on with what was asked or said (", whether he ..."): no clause of its own.
+    subordinate: frozenset[str] = frozenset()
+    # Words of comment passed over on the way to a clause's verb ("... and I just really want to ...").
+    comment_words: frozenset[str] = frozenset()
+    # Bare third persons: as a rule's unless cue, someone else doing it (see _pronoun_elsewhere).
+    cue_pronouns: frozenset[str] = frozenset()
+    # Words by which a match points back to a cue in an earlier clause ("... and I'm planning another attempt").
+    points_back: frozenset[str] = frozenset()
+    # Someone else's screening question reported by the writer ("the midwife asked if I'd had thoughts of harming
+    # myself", "people keep asking if I'm suicidal") and a plain no to it ("I said no", "I'm not", "honestly, no").
     asked_question: re.Pattern[str] = re.compile(r"(?!x)x")
     plain_no: re.Pattern[str] = re.compile(r"(?!x)x")
     # A yes after the match keeps the flag, whatever no is said too.
@@ -1448,6 +1456,10 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         clause_breaks=frozenset(words("clause_breaks")),
         clause_subjects=frozenset(words("clause_subjects")),
         past_forms=frozenset(words("past_forms")),
+        subordinate=frozenset(words("subordinate")),
+        comment_words=frozenset(words("comment_words")),
+        cue_pronouns=frozenset(words("cue_pronouns")),
+        points_back=frozenset(words("points_back")),
         first_person=frozenset(words("first_person")),
         third_person=frozenset(words("third_person")),
         agents=frozenset(words("agents")),
@@ -2190,26 +2202,19 @@ def _split_off(words: list[str], lo: int, hi: int, ctx: _Context) -> bool:
             for w in words[k + 1:k + 1 + _SUBJECT_REACH]:
                 if w in subjects:
                     return True
-                if w in ctx.boundaries or w in _SUBORDINATE:
+                if w in ctx.boundaries or w in ctx.subordinate:
                     break  # (", whether he ..." goes on with what was asked)
     return False
 
 
 _SUBJECT_REACH = 4
-_BACK_REFERENCE = frozenset(("it", "another", "that", "this", "them", "again", "one"))
-_SUBORDINATE = frozenset(("whether", "if", "that", "what", "who", "which", "where", "how", "why", "like"))
-_COMMENT = frozenset(("just", "still", "really", "honestly", "also", "actually", "now", "so", "even", "genuinely",
-                      "seriously", "literally", "kind", "sort", "of", "truly", "already"))
-
-
-_PRONOUNS = frozenset(("he", "she", "they", "him", "her", "them", "his", "hers", "their", "theirs"))
 
 
 def _pronoun_elsewhere(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int, ctx: _Context) -> bool:
     """Whether ``m`` (a rule's unless cue) is a bare pronoun, standing for someone else doing what the match
     says, but in another clause than a match the writer is the subject of: "I've got all my tablets out on the
     coffee table while he's at work" (not "she took a handful of pills", "I found her with her tablets out")."""
-    if m.group().strip() not in _PRONOUNS:
+    if m.group().strip() not in ctx.cue_pronouns:
         return False
     at = _word_at(norm, m.start())
     if i0 <= at < i1:
@@ -2248,7 +2253,7 @@ def _joined_now(words: list[str], norm: str, m: re.Match[str], i0: int, i1: int,
     if not any(w in ctx.clause_breaks and w.isalpha() for w in words[max(last + 1, k - 3):k]):
         return False
     for w in words[k + 1:i1]:
-        if w not in _COMMENT:
+        if w not in ctx.comment_words:
             return w not in ctx.past_forms and not (w.endswith("ed") and not w.endswith("eed"))
     return False
 
@@ -2309,7 +2314,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
                 continue
             if _pronoun_elsewhere(words, norm, um, i0, i1, ctx):
                 continue
-            if not _joined_now(words, norm, um, i0, i1, ctx) or not _BACK_REFERENCE.isdisjoint(words[i0:i1]):
+            if not _joined_now(words, norm, um, i0, i1, ctx) or not ctx.points_back.isdisjoint(words[i0:i1]):
                 return f"idiom/other sense: {um.group().strip()}", notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
