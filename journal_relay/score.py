@@ -23,6 +23,7 @@ model finds most risk-like are taught as risk, not its ordinary ones.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import math
 import random
@@ -140,7 +141,7 @@ class Model:
     free_threshold: float | None = None  # ...unless this is set: then it is, against this (higher) threshold
     together: Together | None = None  # reading an entry's sentences together (see _together)
     # Added to each risk class's log-odds after training: how far each class is trusted (chosen by grouped
-    # cross-validation, docs/screening.md "Round 10": the self class runs hot, others cold).
+    # cross-validation, docs/screening.md "Round 10": out of fold, others ran cold).
     shift: tuple[float, ...] = (0.0, 0.0, 0.0)
     start: tuple[float, ...] = field(init=False, repr=False)  # bias + shift, where every sentence's sum starts
 
@@ -459,35 +460,40 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
 
 def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
         mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5,
-        workers: int = 1) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
+        workers: int = 1, order: str = "content"
+        ) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
     """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
     are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
     sentences whose probability of the entry's category is at least ``mil_keep`` times the entry's best
     are kept as risk; the others are left out of the next fit (``mil_rounds`` times).  The probabilities
-    come from cross-fitting (a model trained on the other half of the entries: the even ones score the
-    odd ones and back), because a model scores its own training sentences all alike.  Every fit is one
+    come from cross-fitting (a model trained on the other half of the entries, halves split by a hash of each
+    entry's text, scores each half), because a model scores its own training sentences all alike.  Every fit is one
     run per seed in ``seeds`` (the order the examples are shown in), their weights averaged, each run
     averaging its iterates over its last ``average`` epochs (see ``train``).  An item's optional "weight"
     (default 1) scales the loss of each of its sentences.  The runs of one fit go to ``workers`` processes
-    (the same result as one by one).  Returns (bias, weights, the examples trained on at the end).
+    (the same result as one by one).  ``order``: see ``train`` ("shuffle" also splits the halves by the
+    entries' places, even and odd).  Returns (bias, weights, the examples trained on at the end).
     Deterministic."""
     data: list[tuple[list[str], int]] = []
     owner: list[int] = []
+    half: list[int] = []  # which cross-fitting half an item's sentences are in (by its text: see train's order)
     base: list[float] = []  # an item's own weight ("weight", default 1), for each of its sentences
     for e, it in enumerate(items):
         y = CLASSES.index(it["label"])
+        h = hashlib.blake2b(it["text"].encode(), digest_size=1).digest()[0] % 2 if order == "content" else e % 2
         for words in sentence_words(it["text"], lex):
             if words:
                 data.append((features(words), y))
                 owner.append(e)
+                half.append(h)
                 base.append(float(it.get("weight", 1.0)))
     keep = list(base)
     for _ in range(mil_rounds):
         jobs = []
         for h in (0, 1):
-            idx = [i for i in range(len(data)) if owner[i] % 2 != h]
+            idx = [i for i in range(len(data)) if half[i] != h]
             jobs += [([data[i] for i in idx], [keep[i] for i in idx], seed) for seed in seeds]
-        runs = _train_runs(jobs, l2=l2, epochs=epochs, average=average, workers=workers)
+        runs = _train_runs(jobs, l2=l2, epochs=epochs, average=average, workers=workers, order=order)
         halves = []
         for h in (0, 1):
             b, w = _mean(runs[h * len(seeds):(h + 1) * len(seeds)])
@@ -496,7 +502,7 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
         risk: dict[int, list[tuple[int, float]]] = {}
         for i, (feats, y) in enumerate(data):
             if y:
-                risk.setdefault(owner[i], []).append((i, halves[owner[i] % 2].probabilities(feats)[y - 1]))
+                risk.setdefault(owner[i], []).append((i, halves[half[i]].probabilities(feats)[y - 1]))
         keep = list(base)
         for sents in risk.values():
             if len(sents) > 1:
@@ -505,23 +511,24 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
                     if p < mil_keep * top:
                         keep[i] = 0.0
     bias, weights = _mean(_train_runs([(data, keep, seed) for seed in seeds], l2=l2, epochs=epochs,
-                                      average=average, workers=workers))
+                                      average=average, workers=workers, order=order))
     return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
 
 
 _Job = tuple[Sequence[tuple[list[str], int]], Sequence[float], int]  # (examples, their weights, seed)
 
 
-def _train_job(job: _Job, *, l2: float, epochs: int, average: int) -> tuple[list[float], dict[str, list[float]]]:
+def _train_job(job: _Job, *, l2: float, epochs: int, average: int, order: str
+               ) -> tuple[list[float], dict[str, list[float]]]:
     data, sample_weights, seed = job
-    return train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average)
+    return train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average, order=order)
 
 
-def _train_runs(jobs: Sequence[_Job], *, l2: float, epochs: int, average: int, workers: int
-                ) -> list[tuple[list[float], dict[str, list[float]]]]:
+def _train_runs(jobs: Sequence[_Job], *, l2: float, epochs: int, average: int, workers: int, order: str = "content"
+               ) -> list[tuple[list[float], dict[str, list[float]]]]:
     """``train`` once per job, in order; in up to ``workers`` processes when there is more than one job
     (each run is deterministic on its own, so the results are the same either way)."""
-    run = partial(_train_job, l2=l2, epochs=epochs, average=average)
+    run = partial(_train_job, l2=l2, epochs=epochs, average=average, order=order)
     if workers <= 1 or len(jobs) <= 1:
         return [run(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
@@ -549,13 +556,23 @@ def lexicon_items(lex: Lexicon, counter_weight: float = 1.0) -> list[dict[str, A
     return out
 
 
+def content_order(keys: Sequence[str], seed: int, epoch: int) -> list[int]:
+    """The indices of ``keys`` (one per example) in the order an epoch shows them: by a hash of the key with the
+    seed and epoch, the index breaking ties, so one example added or removed leaves the others' order as it was."""
+    salt = f"{seed}/{epoch}|".encode()
+    return sorted(range(len(keys)), key=lambda i: (hashlib.blake2b(salt + keys[i].encode(), digest_size=8).digest(), i))
+
+
 def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: int = 30, rate: float = 0.5,
           seed: int = 0, min_count: int = 1, sample_weights: Sequence[float] | None = None,
-          average: int = 0) -> tuple[list[float], dict[str, list[float]]]:
-    """Softmax regression by AdaGrad over a seeded order (deterministic).  Returns (bias, weights), both
-    per risk class and relative to none.  ``sample_weights`` scale each example's loss (default 1).
-    ``average``: return the mean of the iterates over the last that many epochs (Polyak averaging, one
-    iterate per example seen) instead of the last iterate; 0: the last iterate."""
+          average: int = 0, order: str = "content") -> tuple[list[float], dict[str, list[float]]]:
+    """Softmax regression by AdaGrad over a seeded order (deterministic).  ``order`` "content": each example's
+    place in an epoch comes from a hash of its features, label, seed and epoch, so that adding or removing one
+    leaves the others' order as it was (round 10); "shuffle": a seeded shuffle of the list (before).
+    Returns (bias, weights), both per risk class and relative to none.  ``sample_weights`` scale each
+    example's loss (default 1).  ``average``: return the mean of the iterates over the last that many
+    epochs (Polyak averaging, one iterate per example seen) instead of the last iterate; 0: the last
+    iterate."""
     counts: dict[str, int] = {}
     for feats, _y in data:
         for f in set(feats):
@@ -569,8 +586,12 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
     w0, w1, w2, w3 = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
     g0, g1, g2, g3 = [1e-8] * n, [1e-8] * n, [1e-8] * n, [1e-8] * n
     b, gb = [0.0] * 4, [1e-8] * 4
-    order = list(range(len(rows)))
+    seq = list(range(len(rows)))
     rng = random.Random(seed)
+    # (each example's place in an epoch's order comes from its own content, so that adding or removing one
+    # leaves the others' order as it was: a lexicon edit then moves the model by what it teaches, not by a
+    # reshuffle of everything)
+    keys = [" ".join(feats) + f"|{y}" for feats, y in data] if order == "content" else []
     exp, sqrt = math.exp, math.sqrt
     # Iterate averaging, kept lazily: a weight's running sum is brought up to date only when the weight
     # changes (it held its value since step last[j]); the bias changes at every step.
@@ -581,11 +602,14 @@ def train(data: Sequence[tuple[list[str], int]], *, l2: float = 0.01, epochs: in
     b_start = list(b)
     step = 0
     for epoch in range(epochs):
-        rng.shuffle(order)
+        if order == "content":
+            seq = content_order(keys, seed, epoch)
+        else:
+            rng.shuffle(seq)
         avg = epoch >= start
         if epoch == start:
             b_start = list(b)
-        for i in order:
+        for i in seq:
             cols, y = rows[i]
             s = sw[i]
             if s <= 0.0:
