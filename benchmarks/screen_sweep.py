@@ -3,8 +3,8 @@ every sentence once, then any grid of thresholds and class shifts is counted in 
 
 The labelled sets are dealt into --folds groups by name and each group is scored by a model trained as the
 built-in one is on all the others (screen_together.fold_models, with the training orders of --seeds); what
-the screener would then decide is worked out from each sentence's scores as score.second_opinion decides it
-(screen_together.flagged_alone and together).  The scores are kept in --cache, so a second run with another
+the screener would then decide is worked out from each sentence's scores (screen_together.entry_numbers) as
+score.second_opinion decides it.  The scores are kept in --cache, so a second run with another
 grid trains nothing.  A point is THRESHOLD/FREE/TOGETHER ("s": the shipped value) and a shift is
 SELF/OTHERS/DANGER, added to each risk class's log-odds before the softmax (score.Model.shift; the shipped
 shift is not applied first).
@@ -29,29 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from screen_together import fold_models, labelled_sets  # noqa: E402
+from screen_together import Entry, entry_numbers, fold_models, labelled_sets  # noqa: E402
 
 from journal_relay import score  # noqa: E402
-from journal_relay.screen import Lexicon, _fold, _sentences, load_lexicon, screen  # noqa: E402
+from journal_relay.screen import load_lexicon, screen  # noqa: E402
 
-# One entry: (risk?, flagged by a rule?, its sentences as (logits, anchored, judged by the model?, first
-# person?, words)).
-Row = tuple[bool, bool, list[tuple[tuple[float, ...], bool, bool, bool, tuple[str, ...]]]]
-
-
-def row(text: str, risk: bool, lex: Lexicon, model: score.Model) -> Row:
-    """One entry's numbers: the rules' verdict and each sentence's logits under ``model``."""
-    r = screen(text, lexicon=lex, model=None)
-    unread = score.unread(r)
-    folded = _fold(text)
-    sents = []
-    for s in _sentences(text, folded):
-        words = lex.norm.words(folded[s.start:s.end])
-        if s.quoted or not words:
-            continue
-        sents.append((tuple(model.logits(score.features(words))), not model.anchors.isdisjoint(words),
-                      text[s.start:s.end].strip() not in unread, not score._FIRST.isdisjoint(words), tuple(words)))
-    return risk, bool(r.flags), sents
+# One entry: whether it is a risk entry, and its numbers (screen_together.entry_numbers, under a model without
+# class shifts, so that the logits are the raw ones --shifts are added to).
+Row = tuple[bool, Entry]
+Judged = list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]]  # (probabilities, anchored, first person, words)
 
 
 def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
@@ -60,7 +46,7 @@ def scored(seeds: list[int], folds: int) -> tuple[list[Row], score.Model]:
     rows: list[Row] = []
     for k, (group, model) in enumerate(fold_models(sets, folds, lex, seeds=seeds)):
         model = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))  # (--shifts are read from the raw log-odds)
-        rows += [row(it["text"], it["label"] != "none", lex, model) for name in group for it in sets[name]]
+        rows += [(it["label"] != "none", entry_numbers(it["text"], lex, model)) for name in group for it in sets[name]]
         print(f"fold {k + 1}/{folds} scored", file=sys.stderr, flush=True)
     return rows, score.load_model()
 
@@ -69,9 +55,7 @@ def decides(r: Row, model: score.Model) -> bool:
     """What the screener decides for an entry from its numbers (``r`` scored with ``model``'s raw log-odds),
     at ``model``'s own thresholds and shift."""
     rules, judged = shifted(r, model.shift)
-    tog = model.together
-    voiced = tog is not None and bool(r[2]) and tog.voiced(sum(first for _z, _a, _j, first, _w in r[2]), len(r[2]))
-    return flagged(rules, judged, voiced, model.threshold, model.free_threshold, tog)
+    return flagged(rules, judged, voiced(r, model.together), model.threshold, model.free_threshold, model.together)
 
 
 def check(n: int) -> int:
@@ -82,20 +66,26 @@ def check(n: int) -> int:
     raw = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))
     sets = labelled_sets([])
     items = [it for name in sorted(sets) for it in sets[name]][:n]
-    return sum(decides(row(it["text"], False, lex, raw), model) != bool(screen(it["text"], lexicon=lex).flags)
+    return sum(decides((False, entry_numbers(it["text"], lex, raw)), model) != bool(screen(it["text"], lexicon=lex).flags)
                for it in items)
 
 
-def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]]]:
-    """An entry's judged sentences as (probabilities with ``shift`` added to the log-odds, anchored, first
-    person, words), and whether a rule flagged it."""
-    _risk, rules, sents = row
+def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, Judged]:
+    """Whether a rule flagged an entry, and the sentences the model judges, with ``shift`` added to their
+    log-odds."""
+    _risk, (rules, sents) = row
     return rules, [(score._softmax([a + b for a, b in zip(z, shift, strict=True)]), anchored, first, words)
-                   for z, anchored, judged, first, words in sents if judged]
+                   for z, anchored, seen, first, words in sents if not seen]
 
 
-def flagged(rules: bool, judged: list[tuple[tuple[float, ...], bool, bool, tuple[str, ...]]], voiced: bool,
-            th: float, free: float | None, tog: score.Together | None) -> bool:
+def voiced(row: Row, tog: score.Together | None) -> bool:
+    """Whether enough of an entry's sentences (all with words) are in the first person to read it together."""
+    sents = row[1][1]
+    return tog is not None and bool(sents) and tog.voiced(sum(first for _z, _a, _s, first, _w in sents), len(sents))
+
+
+def flagged(rules: bool, judged: Judged, voiced: bool, th: float, free: float | None,
+            tog: score.Together | None) -> bool:
     """What score.second_opinion decides for one entry, from its judged sentences' probabilities."""
     if rules:
         return True
@@ -125,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, shipped = scored([int(x) for x in args.seeds.split("+")], args.folds)
         if args.cache is not None:
             args.cache.write_bytes(pickle.dumps((rows, shipped)))
-    risk = sum(r for r, _f, _s in rows)
+    risk = sum(r for r, _e in rows)
     none = len(rows) - risk
     out = []
     points = []
@@ -136,16 +126,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             tog = score.Together(tog.floor, float(tog_s), tog.top, tog.first_person)
         points.append((point, shipped.threshold if th_s == "s" else float(th_s),
                        shipped.free_threshold if free_s == "s" else float(free_s), tog))
-    # (whether an entry is voiced enough to be read together: all its sentences with words count)
-    voiced = [shipped.together is not None and bool(sents) and shipped.together.voiced(
-        sum(first for _z, _a, _j, first, _w in sents), len(sents)) for _r, _f, sents in rows]
+    voices = [voiced(row, shipped.together) for row in rows]
     for shift in args.shifts.split(","):
         sh = [float(x) for x in shift.split("/")]
         entries = [shifted(row, sh) for row in rows]
         for point, th, free, tog in points:
-            got = [flagged(rules, judged, v, th, free, tog) for (rules, judged), v in zip(entries, voiced, strict=True)]
-            tp = sum(g and r for g, (r, _f, _s) in zip(got, rows, strict=True))
-            fp = sum(g and not r for g, (r, _f, _s) in zip(got, rows, strict=True))
+            got = [flagged(rules, judged, v, th, free, tog) for (rules, judged), v in zip(entries, voices, strict=True)]
+            tp = sum(g and r for g, (r, _e) in zip(got, rows, strict=True))
+            fp = sum(g and not r for g, (r, _e) in zip(got, rows, strict=True))
             out.append((fp, -tp, point, shift, tp))
     for fp, _ntp, point, shift, tp in sorted(out):
         print(f"point {point:16s} shift {shift:14s} risk entries flagged {tp} of {risk} ({tp / risk:.4f}), "

@@ -32,8 +32,8 @@ from journal_relay.screen import Lexicon, _fold, _sentences, load_lexicon, scree
 
 SAMPLES = ROOT / ".." / "shared" / "mail-samples"
 
-# One entry: whether the rules flag it, and per sentence with words (probabilities, anchored, seen by a
-# rule, first person, words).
+# One entry: whether the rules flag it, and per sentence with words (the model's logits, anchored, left to
+# the rules (score.unread), first person, words).
 Entry = tuple[bool, list[tuple[tuple[float, ...], bool, bool, bool, tuple[str, ...]]]]
 
 
@@ -48,8 +48,7 @@ def entry_numbers(text: str, lex: Lexicon, model: score.Model) -> Entry:
         words = lex.norm.words(folded[s.start:s.end])
         if not words:
             continue
-        probs = model.probabilities(score.features(words))
-        out.append((probs, not model.anchors.isdisjoint(words), text[s.start:s.end].strip() in seen,
+        out.append((tuple(model.logits(score.features(words))), not model.anchors.isdisjoint(words), text[s.start:s.end].strip() in seen,
                     not score._FIRST.isdisjoint(words), tuple(words)))
     return bool(r.flags), out
 
@@ -58,16 +57,16 @@ def flagged_alone(e: Entry, model: score.Model) -> bool:
     """Flagged without reading together: a rule, or one sentence at the model's thresholds."""
     rules, sents = e
     free = model.free_threshold if model.free_threshold is not None else 2.0
-    return rules or any(not seen and max(p) >= (model.threshold if anchored else free)
-                        for p, anchored, seen, _first, _words in sents)
+    return rules or any(not seen and max(score._softmax(z)) >= (model.threshold if anchored else free)
+                        for z, anchored, seen, _first, _words in sents)
 
 
 def together(e: Entry, t: score.Together) -> bool:
     """Whether reading together flags the entry (score.Together, as score.second_opinion asks it)."""
     sents = e[1]
-    if not sents or not t.voiced(sum(first for _p, _a, _s, first, _w in sents), len(sents)):
+    if not sents or not t.voiced(sum(first for _z, _a, _s, first, _w in sents), len(sents)):
         return False
-    return t.reading([(words, p) for p, _a, seen, _f, words in sents if not seen]) is not None
+    return t.reading([(words, score._softmax(z)) for z, _a, seen, _f, words in sents if not seen]) is not None
 
 
 def floats(s: str) -> list[float]:
