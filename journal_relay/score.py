@@ -278,20 +278,12 @@ def _builtin() -> Model:
 # Second opinion inside the screener
 # --------------------------------------------------------------------------------------------------
 
-# Discounts after which the model still judges the sentence: they say that a rule's words may mean something
-# else there (an idiom or other-sense cue: "giving my clothes away to the charity shop"; nobody found doing
-# it: "Marcus put his hands round my neck", the name starting the sentence), not that the sentence is safe,
-# as a negation, a past, someone else's words or the writer's own accident ("no agent: the writer ...", "I
-# scalded my hand with boiling water") do.  Chosen by grouped cross-validation (docs/screening.md, "Round 10").
-STILL_JUDGED = ("idiom/other sense: ", "no agent: nobody named")
-
-
 def unread(result: Screening) -> set[str]:
     """The sentences the model does not judge: those a rule flagged, and those a rule's finding was discounted
     in for what the sentence says (negated, someone else's, past, ...).  A rule's own unmet requirement
     ("context: nothing ... supports this reading") says only that the rule is unsure: such a sentence is
-    judged, and so is one discounted as STILL_JUDGED says."""
-    from journal_relay.screen import UNSUPPORTED
+    judged, and so is one discounted as screen.STILL_JUDGED says."""
+    from journal_relay.screen import STILL_JUDGED, UNSUPPORTED
 
     return {f.sentence for f in result.flags} | {
         f.sentence for f in result.discounted

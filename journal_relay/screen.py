@@ -2057,6 +2057,13 @@ _UNSUPPORTED_ENTRY = "context: nothing elsewhere in the entry supports this read
 UNSUPPORTED = frozenset((_UNSUPPORTED_HERE, _UNSUPPORTED_ENTRY))
 _NO_AGENT = "no agent: nobody named as the one doing it"
 _WRITER_AGENT = "no agent: the writer is the one doing it"
+_OTHER_SENSE = "idiom/other sense: "  # (followed by the cue)
+# Discounts after which the model still judges the sentence (score.unread): they say that a rule's words may
+# mean something else there (an idiom or other-sense cue: "giving my clothes away to the charity shop"; nobody
+# found doing it: "Marcus put his hands round my neck", the name starting the sentence), not that the sentence
+# is safe, as a negation, a past, someone else's words or the writer's own accident (_WRITER_AGENT, "I scalded
+# my hand with boiling water") do.  Chosen by grouped cross-validation (docs/screening.md, "Round 10").
+STILL_JUDGED = (_OTHER_SENSE, _NO_AGENT)
 
 
 def _by_writer(rule: Rule, words: list[str], i0: int, i1: int, norm: str, discount: str, ctx: _Context
@@ -2298,7 +2305,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             continue
         for em in ex.finditer(norm):
             if em.start() < mend and em.end() > mstart and not _inside_word(norm, em):
-                return f"idiom/other sense: {em.group().strip()}", notes
+                return _OTHER_SENSE + em.group().strip(), notes
     words_in = gate.unless_words
     for ex, bits, need in gate.unless_rest if words_in is None or not runs.isdisjoint(words_in) else ():
         if sat < 0:
@@ -2315,7 +2322,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             if _pronoun_elsewhere(words, norm, um, i0, i1, ctx):
                 continue
             if not _joined_now(words, norm, um, i0, i1, ctx) or not ctx.points_back.isdisjoint(words[i0:i1]):
-                return f"idiom/other sense: {um.group().strip()}", notes
+                return _OTHER_SENSE + um.group().strip(), notes
     clause = _window(words, i0, ctx)
     matched = words[i0:i1]
     if rule.negatable and not _unsure(clause, matched, ctx):
