@@ -1189,6 +1189,8 @@ class _Context:
     relapse: _Rx
     past_act: _Rx  # a finished act in the flagged sentence ...
     resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a much better place now")
+    jest_next: _Rx  # a threat against someone laughed off in the sentences after it ("We laughed about it.")
+    not_jest: _Rx  # ... unless the writer says they mean it ("I'm not joking.")
     back_reference: _Rx  # a next sentence that dates the act ("That was twelve years ago.")
     continuation: _Rx  # a fragment that goes on from the sentence before ("Pages of wanting to die.")
     current: _Rx  # the writer's own present wish or plan, said with the match ("... but I want to die")
@@ -1475,6 +1477,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         relapse=_Rx.of(rx("relapse")),
         past_act=_Rx.of(rx("past_act")),
         resolved_next=_Rx.of(rx("resolved_next")),
+        jest_next=_Rx.of(rx("jest_next")),
+        not_jest=_Rx.of(rx("not_jest")),
         back_reference=_Rx.of(rx("back_reference")),
         continuation=_Rx.of(rx("continuation")),
         current=_Rx.of(rx("current")),
@@ -2802,6 +2806,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
         return Screening(flags=()), entry
     _threat_goes_on(hits, sents, folded, lex, normed, done)
     _resolved_next(hits, sents, folded, lex, normed, done)
+    _jest_next(hits, sents, folded, lex, normed, done)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
     question = lex.ctx.question
@@ -3120,6 +3125,30 @@ def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexico
             h.discount = f"resolved (next sentence): {rm.group().strip()}"
         elif ctx.back_reference.match(nxt) and (pm := dated_past(nxt)):
             h.discount = f"past (next sentence): {pm.group().strip()}"
+
+
+_JEST_REACH = 3  # sentences after a threat in which it may be laughed off
+
+
+def _jest_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
+               normed: dict[int, str], done: dict[int, _Normed]) -> None:
+    """A threat against someone, laughed off in one of the next sentences ("I'm going to kill my brother, he
+    ate my cake. We laughed about it later." / "... Okay, not literally."), unless the writer says they mean
+    it, there or before.  Only the writer's own threats (``others``): a threat the writer received stays."""
+    ctx = lex.ctx
+    for h in hits:
+        if h.discount is not None or h.rule.category != "others":
+            continue
+        if ctx.not_jest.search(normed.get(h.sent, "")):
+            continue
+        after = [_normed(lex, done, k, folded, sents[k].start, sents[k].end).text
+                 for k in range(h.sent + 1, min(h.sent + 1 + _JEST_REACH, len(sents)))]
+        if any(ctx.not_jest.search(t) for t in after):
+            continue
+        for t in after:
+            if m := ctx.jest_next.search(t):
+                h.discount = f"jest (sentence after): {m.group().strip()}"
+                break
 
 
 def _quoted_questions(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,

@@ -747,3 +747,51 @@ def test_context_negation_said_in_other_words(text):
 def test_context_negation_in_other_words_does_not_reach_real_risk(text, category):
     s = screen(text, lexicon=LEX, model=None)
     assert any(f.category == category for f in s.flags), _reasons(s)
+
+
+@pytest.mark.parametrize("text", [
+    "I'm going to strangle my flatmate when she gets in. We both laughed about it at tea.",
+    "I will murder my cousin for posting that photo. Okay, not literally.",
+    "Told my dad I'd kill him if he sang at the wedding. He sang. Still alive, obviously.",
+])
+def test_a_threat_laughed_off_after_it_is_jest(text):
+    s = _one(text)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith("jest (sentence after)") for r in _reasons(s)), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("I'm going to kill him. We laughed about it at the pub. I'm not joking.", "others"),  # withdrawn
+    ("I'm going to stab him on Friday. We laughed about it but I mean it.", "others"),
+    ("He said he'd kill me. We laughed about it.", "danger"),  # a threat received is never jest
+])
+def test_jest_needs_the_writers_own_threat_and_no_i_mean_it(text, category):
+    assert _one(text).top_category == category
+
+
+@pytest.mark.parametrize("text,category", [
+    ("My brother pointed his air pistol at me across the garden.", "danger"),  # any weapon, any determiner
+    ("Last text said ur dead when i see u.", "danger"),  # a threat's own words
+    ("he says im not leaving this flat alive", "danger"),
+    ("i stabbde him in the leg last year and id do it again", "others"),  # a transposed letter in an inflection
+    ("I burned my shin with the lighter until it blistered.", "self"),
+    ("Honestly I keep hoping I'll get ill and just not recover.", "self"),
+    ("I shut him in the cupboard under the stairs all night without any food.", "others"),
+])
+def test_round11_phenomena_flag(text, category):
+    assert _one(text).top_category == category
+
+
+@pytest.mark.parametrize("text", [
+    "My nephew beat me at chess three times in a row.",
+    "My manager threw me under the bus in the review.",
+    "The cat sitter texted me a photo of the kitten with the ball of wool.",
+    "I locked myself in the car for an hour to get some quiet from the kids.",
+])
+def test_round11_everyday_stays_quiet(text):
+    assert not _one(text).flags, [f.rule for f in _one(text).flags]
+
+
+def test_jest_is_withdrawn_by_thoughts_that_keep_coming():
+    s = _one("I could throttle him. Obviously I won't. But I keep thinking about it.")
+    assert s.top_category == "others", _reasons(s)
