@@ -10,26 +10,36 @@ Prints, per choice and point, the risk entries flagged and the ordinary entries 
 folds (and per set with --per-set).  Numbers only, never text.  About 4 minutes per training choice and
 1 more per extra point on a slow machine.
 
+With --models FILE the fold models are kept: read from FILE when it exists (nothing is trained), written to it
+otherwise.  With --engine DIR the screener (and the fold models, when trained) come from another checkout.
+Together they measure a change to the rules alone against fixed models, in about a minute:
+    python benchmarks/screen_cv.py --seeds 0 --models /tmp/folds.pkl --engine /path/to/old/checkout
+    python benchmarks/screen_cv.py --seeds 0 --models /tmp/folds.pkl
+
 Usage: python benchmarks/screen_cv.py [--folds 5] [--counter-weights 1,0.5,0] [--seeds 0 0+1+2]
-                                      [--points s/s/s 0.85/s/s 0.9/0.95/0.7:0/0/0] [--per-set] [FILE ...]
+                                      [--points s/s/s 0.85/s/s 0.9/0.95/0.7:0/0/0] [--per-set]
+                                      [--models FILE] [--engine DIR] [FILE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from screen_together import fold_models, labelled_sets  # noqa: E402
+import screen_together  # noqa: E402
+from screen_together import labelled_sets  # noqa: E402
 
 from journal_relay import score  # noqa: E402
-from journal_relay.screen import load_lexicon, screen  # noqa: E402
 
 
 def at_point(model: score.Model, point: str) -> score.Model:
@@ -45,6 +55,31 @@ def at_point(model: score.Model, point: str) -> score.Model:
                                free_threshold=model.free_threshold if free is None else free, together=together)
 
 
+def _engine(engine: Path | None) -> Any:
+    """journal_relay.screen of ``engine`` (a checkout), or of this one; score and screen_together follow it."""
+    if engine is None:
+        return importlib.import_module("journal_relay.screen")
+    for name in [m for m in sys.modules if m == "journal_relay" or m.startswith("journal_relay.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(engine.resolve()))
+    global score
+    score = importlib.import_module("journal_relay.score")
+    importlib.reload(screen_together)
+    return importlib.import_module("journal_relay.screen")
+
+
+def _folds(path: Path | None, sets: dict[str, list[dict]], folds: int, lex: Any, weight: float,
+           seeds: list[int]) -> list[tuple[list[str], Any]]:
+    """The fold models: read from ``path`` when it exists, else trained (and written to ``path`` when given)."""
+    if path is not None and path.exists():
+        got: list[tuple[list[str], Any]] = pickle.loads(path.read_bytes())
+        return got
+    got = list(screen_together.fold_models(sets, folds, lex, counter_weight=weight, seeds=seeds))
+    if path is not None:
+        path.write_bytes(pickle.dumps(got))
+    return got
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("files", nargs="*", type=Path)
@@ -53,21 +88,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", default=["0"], help="training orders averaged, joined by +, per choice")
     ap.add_argument("--points", nargs="+", default=["s/s/s"], help="operating points THRESHOLD/FREE/TOGETHER")
     ap.add_argument("--per-set", action="store_true", help="also print each set's counts")
+    ap.add_argument("--models", type=Path, help="fold models kept here: read when it exists, written otherwise")
+    ap.add_argument("--engine", type=Path, help="checkout whose journal_relay screens (default: this one)")
     args = ap.parse_args(argv)
-    lex = load_lexicon()
+    if args.models is not None and (len(args.seeds) > 1 or "," in args.counter_weights):
+        ap.error("--models keeps one training choice: give one --seeds and one --counter-weights")
+    screen_mod = _engine(args.engine)
+    lex = screen_mod.load_lexicon()
     sets = labelled_sets(args.files)
     for weight in (float(x) for x in args.counter_weights.split(",")):
         for seeds in args.seeds:
             runs = [int(x) for x in seeds.split("+")]
             # name -> point -> [risk flagged, risk, ordinary flagged, ordinary]
             per_set: dict[str, dict[str, list[int]]] = {}
-            for group, model in fold_models(sets, args.folds, lex, counter_weight=weight, seeds=runs):
+            for group, model in _folds(args.models, sets, args.folds, lex, weight, runs):
                 for point in args.points:
                     read = at_point(model, point)
                     for name in group:
                         counts = per_set.setdefault(name, {}).setdefault(point, [0, 0, 0, 0])
                         for it in sets[name]:
-                            flagged = bool(screen(it["text"], lexicon=lex, model=read).flags)
+                            flagged = bool(screen_mod.screen(it["text"], lexicon=lex, model=read).flags)
                             k = 0 if it["label"] != "none" else 2
                             counts[k] += flagged
                             counts[k + 1] += 1
