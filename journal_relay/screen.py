@@ -3134,10 +3134,11 @@ def _jest_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """A threat against someone, laughed off in one of the next sentences ("I'm going to kill my brother, he
     ate my cake. We laughed about it later." / "... Okay, not literally."), unless the writer says they mean
-    it, there or before.  Only the writer's own threats (``others``): a threat the writer received stays."""
+    it, there or before.  Only the writer's own threats (``others``, kind ``threat``): a threat the writer
+    received stays, and so does harm done ("I kicked the dog. We laughed about it.")."""
     ctx = lex.ctx
     for h in hits:
-        if h.discount is not None or h.rule.category != "others":
+        if h.discount is not None or h.rule.category != "others" or h.rule.kind != "threat":
             continue
         if ctx.not_jest.search(normed.get(h.sent, "")):
             continue

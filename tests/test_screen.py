@@ -764,6 +764,7 @@ def test_a_threat_laughed_off_after_it_is_jest(text):
     ("I'm going to kill him. We laughed about it at the pub. I'm not joking.", "others"),  # withdrawn
     ("I'm going to stab him on Friday. We laughed about it but I mean it.", "others"),
     ("He said he'd kill me. We laughed about it.", "danger"),  # a threat received is never jest
+    ("I kicked the dog across the kitchen. We both laughed about it after.", "others"),  # harm done, not a threat
 ])
 def test_jest_needs_the_writers_own_threat_and_no_i_mean_it(text, category):
     assert _one(text).top_category == category
