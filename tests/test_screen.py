@@ -451,6 +451,14 @@ def test_a_relapse_needs_a_count_before_without():
     ("I keep thinking about smothering him with a pillow while he sleeps.", "others"),
     ("I'll be waiting for that guy after work with a bat.", "others"),
     ("They would honestly be better off without me dragging them down.", "self"),
+    # round 11
+    ("My brother pointed his air pistol at me across the garden.", "danger"),  # any weapon, any determiner
+    ("Last text said ur dead when i see u.", "danger"),  # a threat's own words
+    ("he says im not leaving this flat alive", "danger"),
+    ("i stabbde him in the leg last year and id do it again", "others"),  # a transposed letter in an inflection
+    ("I burned my shin with the lighter until it blistered.", "self"),
+    ("Honestly I keep hoping I'll get ill and just not recover.", "self"),
+    ("I shut him in the cupboard under the stairs all night without any food.", "others"),
 ])
 def test_round2_kinds_flag(text, category):
     assert _one(text).top_category == category
@@ -472,6 +480,11 @@ def test_round2_kinds_flag(text, category):
     "The world would be better off without me complaining all the time.",
     "She checks where I am every time I travel, she worries.",
     "I slipped on the ice and cut my hand.",
+    # round 11
+    "My nephew beat me at chess three times in a row.",
+    "My manager threw me under the bus in the review.",
+    "The cat sitter texted me a photo of the kitten with the ball of wool.",
+    "I locked myself in the car for an hour to get some quiet from the kids.",
 ])
 def test_round2_hard_negatives(text):
     # No rule flags them.  The statistical opinion may (it flags "lunch at the top of the cliff" since
@@ -608,6 +621,10 @@ def test_context_does_not_discount_real_risk(text, category):
     ("Self harm is behind me now.", "resolved"),
     ("The shelf fell and hit my head.", "no agent: nobody"),
     ("I scalded my hand with boiling water.", "no agent: the writer"),
+    # a threat laughed off after it (round 11)
+    ("I'm going to strangle my flatmate when she gets in. We both laughed about it at tea.", "jest (sentence after)"),
+    ("I will murder my cousin for posting that photo. Okay, not literally.", "jest (sentence after)"),
+    ("Told my dad I'd kill him if he sang at the wedding. He sang. Still alive, obviously.", "jest (sentence after)"),
 ])
 def test_context_still_discounts(text, reason):
     s = _one(text)
@@ -749,17 +766,6 @@ def test_context_negation_in_other_words_does_not_reach_real_risk(text, category
     assert any(f.category == category for f in s.flags), _reasons(s)
 
 
-@pytest.mark.parametrize("text", [
-    "I'm going to strangle my flatmate when she gets in. We both laughed about it at tea.",
-    "I will murder my cousin for posting that photo. Okay, not literally.",
-    "Told my dad I'd kill him if he sang at the wedding. He sang. Still alive, obviously.",
-])
-def test_a_threat_laughed_off_after_it_is_jest(text):
-    s = _one(text)
-    assert not s.flags, [f.rule for f in s.flags]
-    assert any(r.startswith("jest (sentence after)") for r in _reasons(s)), _reasons(s)
-
-
 @pytest.mark.parametrize("text,category", [
     ("I'm going to kill him. We laughed about it at the pub. I'm not joking.", "others"),  # withdrawn
     ("I'm going to stab him on Friday. We laughed about it but I mean it.", "others"),
@@ -768,29 +774,6 @@ def test_a_threat_laughed_off_after_it_is_jest(text):
 ])
 def test_jest_needs_the_writers_own_threat_and_no_i_mean_it(text, category):
     assert _one(text).top_category == category
-
-
-@pytest.mark.parametrize("text,category", [
-    ("My brother pointed his air pistol at me across the garden.", "danger"),  # any weapon, any determiner
-    ("Last text said ur dead when i see u.", "danger"),  # a threat's own words
-    ("he says im not leaving this flat alive", "danger"),
-    ("i stabbde him in the leg last year and id do it again", "others"),  # a transposed letter in an inflection
-    ("I burned my shin with the lighter until it blistered.", "self"),
-    ("Honestly I keep hoping I'll get ill and just not recover.", "self"),
-    ("I shut him in the cupboard under the stairs all night without any food.", "others"),
-])
-def test_round11_phenomena_flag(text, category):
-    assert _one(text).top_category == category
-
-
-@pytest.mark.parametrize("text", [
-    "My nephew beat me at chess three times in a row.",
-    "My manager threw me under the bus in the review.",
-    "The cat sitter texted me a photo of the kitten with the ball of wool.",
-    "I locked myself in the car for an hour to get some quiet from the kids.",
-])
-def test_round11_everyday_stays_quiet(text):
-    assert not _one(text).flags, [f.rule for f in _one(text).flags]
 
 
 def test_jest_is_withdrawn_by_thoughts_that_keep_coming():
