@@ -4,6 +4,7 @@ Run: .venv/bin/python benchmarks/parse_speed.py
 """
 
 import timeit
+from functools import partial
 
 from journal_relay.parse import parse_message
 
@@ -18,5 +19,5 @@ html = (head + "Content-Type: text/html; charset=utf-8\r\n\r\n<html><body>" + ""
 for name, raw in (("plain", plain), ("html", html)):
     parse_message(raw)
     n = 2000
-    best = min(timeit.repeat(lambda raw=raw: parse_message(raw), number=n, repeat=5)) / n
+    best = min(timeit.repeat(partial(parse_message, raw), number=n, repeat=5)) / n
     print(f"{name}: {len(raw)} bytes, {best*1e6:.0f} us per parse_message (best of 5 x {n})")

@@ -26,9 +26,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import pickle
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,28 +56,17 @@ def at_point(model: score.Model, point: str) -> score.Model:
 
 
 def _engine(engine: Path | None) -> Any:
-    """journal_relay.screen of ``engine`` (a checkout), or of this one; score and screen_together follow it."""
-    if engine is None:
-        return importlib.import_module("journal_relay.screen")
-    for name in [m for m in sys.modules if m == "journal_relay" or m.startswith("journal_relay.")]:
-        del sys.modules[name]
-    sys.path.insert(0, str(engine.resolve()))
-    global score
-    score = importlib.import_module("journal_relay.score")
-    importlib.reload(screen_together)
+    """journal_relay.screen of ``engine`` (a checkout), or of this one; screen_together's training follows it."""
+    if engine is not None:
+        screen_together.use_engine(engine)
+        importlib.reload(screen_together)
     return importlib.import_module("journal_relay.screen")
 
 
-def _folds(path: Path | None, sets: dict[str, list[dict]], folds: int, lex: Any, weight: float,
-           seeds: list[int]) -> list[tuple[list[str], Any]]:
-    """The fold models: read from ``path`` when it exists, else trained (and written to ``path`` when given)."""
-    if path is not None and path.exists():
-        got: list[tuple[list[str], Any]] = pickle.loads(path.read_bytes())
-        return got
-    got = list(screen_together.fold_models(sets, folds, lex, counter_weight=weight, seeds=seeds))
-    if path is not None:
-        path.write_bytes(pickle.dumps(got))
-    return got
+
+def _trained(sets: dict[str, list[dict]], folds: int, lex: Any, weight: float, seeds: list[int]
+             ) -> list[tuple[list[str], Any]]:
+    return list(screen_together.fold_models(sets, folds, lex, counter_weight=weight, seeds=seeds))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             runs = [int(x) for x in seeds.split("+")]
             # name -> point -> [risk flagged, risk, ordinary flagged, ordinary]
             per_set: dict[str, dict[str, list[int]]] = {}
-            for group, model in _folds(args.models, sets, args.folds, lex, weight, runs):
+            folds = screen_together.cached(args.models, partial(_trained, sets, args.folds, lex, weight, runs))
+            for group, model in folds:
                 for point in args.points:
                     read = at_point(model, point)
                     for name in group:

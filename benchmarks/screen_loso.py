@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(x) for x in args.seeds.split(",")]
     print(f"l2={args.l2} epochs={args.epochs} mil_rounds={args.mil_rounds} mil_keep={args.mil_keep} "
           f"seeds={args.seeds} average={args.average} anchors={'learned' if curated is None else 'curated'}")
-    dump = [] if args.dump is not None else None
+    dump: list[dict[str, object]] | None = [] if args.dump is not None else None
     pooled: dict[str, dict[tuple[float, float], list[int]]] = {}
 
     def add(key: str, t: tuple[float, float], tp: int, risk: int, fp: int, none: int) -> None:

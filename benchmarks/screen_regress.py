@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import screen_speed  # noqa: E402  (its entries() and synthetic_practice())
+import screen_together  # noqa: E402  (use_engine)
 
 HOMOGLYPHS = {"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "i": "і", "s": "ѕ", "k": "к"}
 LEET = {"i": "1", "e": "3", "a": "@", "s": "$", "o": "0", "l": "|", "t": "7"}
@@ -117,9 +118,7 @@ def corpus() -> list[str]:
 
 def results(engine: Path) -> list[str]:
     # screen_speed imported this checkout's engine: forget it, then import the one asked for.
-    for name in [m for m in sys.modules if m == "journal_relay" or m.startswith("journal_relay.")]:
-        del sys.modules[name]
-    sys.path.insert(0, str(engine))
+    screen_together.use_engine(engine)
     screen_mod: Any = importlib.import_module("journal_relay.screen")
     texts = corpus()
     lexicons = {"builtin": screen_mod.load_lexicon()}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import pickle
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from screen_together import Entry, entry_numbers, fold_models, labelled_sets  # noqa: E402
+from screen_together import Entry, cached, entry_numbers, fold_models, labelled_sets  # noqa: E402
 
 from journal_relay import score  # noqa: E402
 from journal_relay.screen import load_lexicon, screen  # noqa: E402
@@ -109,12 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         print(f"{check(args.check)} of {args.check} entries decided differently from the screener")
         return 0
-    if args.cache is not None and args.cache.exists():
-        rows, shipped = pickle.loads(args.cache.read_bytes())
-    else:
-        rows, shipped = scored([int(x) for x in args.seeds.split("+")], args.folds)
-        if args.cache is not None:
-            args.cache.write_bytes(pickle.dumps((rows, shipped)))
+    rows, shipped = cached(args.cache, lambda: scored([int(x) for x in args.seeds.split("+")], args.folds))
     risk = sum(r for r, _e in rows)
     none = len(rows) - risk
     out = []

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import itertools
 import json
 import os
+import pickle
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -80,6 +83,31 @@ def labelled_sets(files: Sequence[Path]) -> dict[str, list[dict]]:
         dev = ROOT / ".." / "shared" / "screening" / "dev.jsonl"
         files += [dev] if dev.exists() else []
     return {f.stem: [json.loads(x) for x in f.read_text(encoding="utf-8").splitlines() if x.strip()] for f in files}
+
+
+_T = TypeVar("_T")
+
+
+def cached(path: Path | None, make: Callable[[], _T]) -> _T:
+    """``make()``, kept in ``path`` (pickled): read from it when it exists, written to it otherwise."""
+    if path is not None and path.exists():
+        got: _T = pickle.loads(path.read_bytes())
+        return got
+    got = make()
+    if path is not None:
+        path.write_bytes(pickle.dumps(got))
+    return got
+
+
+def use_engine(engine: Path) -> None:
+    """Import journal_relay from the checkout ``engine`` from now on: the modules imported so far are forgotten
+    (a module that imported them keeps the old ones until it is reloaded)."""
+    for name in [m for m in sys.modules if m == "journal_relay" or m.startswith("journal_relay.")]:
+        del sys.modules[name]
+    sys.path.insert(0, str(engine.resolve()))
+    # Imported here, the package is the engine's for good: a module reloaded later (this one) puts its own
+    # checkout first on the path again, and its submodules are then still looked up in the engine's package.
+    importlib.import_module("journal_relay")
 
 
 def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_weight: float = 1.0,
