@@ -1191,6 +1191,7 @@ class _Context:
     resolved_next: _Rx  # ... said to be over in the next sentence ("I'm in a much better place now")
     jest_next: _Rx  # a threat against someone laughed off in the sentences after it ("We laughed about it.")
     not_jest: _Rx  # ... unless the writer says they mean it ("I'm not joking.")
+    meant_after: _Rx  # words said to be about something else after them ("I've given up. On the sourdough, I mean.")
     back_reference: _Rx  # a next sentence that dates the act ("That was twelve years ago.")
     continuation: _Rx  # a fragment that goes on from the sentence before ("Pages of wanting to die.")
     current: _Rx  # the writer's own present wish or plan, said with the match ("... but I want to die")
@@ -1479,6 +1480,7 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         resolved_next=_Rx.of(rx("resolved_next")),
         jest_next=_Rx.of(rx("jest_next")),
         not_jest=_Rx.of(rx("not_jest")),
+        meant_after=_Rx.of(rx("meant_after")),
         back_reference=_Rx.of(rx("back_reference")),
         continuation=_Rx.of(rx("continuation")),
         current=_Rx.of(rx("current")),
@@ -2807,6 +2809,7 @@ def _screen_entry(text: str, lex: Lexicon, exhaustive: bool = False) -> tuple[Sc
     _threat_goes_on(hits, sents, folded, lex, normed, done)
     _resolved_next(hits, sents, folded, lex, normed, done)
     _jest_next(hits, sents, folded, lex, normed, done)
+    _meant_after(hits, sents, folded, lex, normed, done)
     # The question is looked for in the whole entry only when a hit's sentence holds one: only then can
     # _quoted_questions change anything.
     question = lex.ctx.question
@@ -3149,6 +3152,33 @@ def _jest_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
         for t in after:
             if m := ctx.jest_next.search(t):
                 h.discount = f"jest (sentence after): {m.group().strip()}"
+                break
+
+
+_MEANT_REACH = 2  # sentences after a finding in which the writer may say what it was about
+
+
+def _meant_after(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
+                 normed: dict[int, str], done: dict[int, _Normed]) -> None:
+    """Words that read as the writer's own risk, then said to be about something else: after the match in its own
+    sentence or in one of the next two ("Put my affairs in order today, my filing cabinet, I mean." / "I've given
+    up. On the sourdough, I mean." / "I can't go on like this. I meant the job, not life.").  Only ``self``
+    findings below ``urgent`` (a passive wish, giving things away, "can't go on"); not when the writer says they
+    mean it (``not_jest``), there or before."""
+    ctx = lex.ctx
+    for h in hits:
+        if h.discount is not None or h.rule.category != "self" or h.rule.severity == "urgent":
+            continue
+        norm = normed.get(h.sent, "")
+        if ctx.not_jest.search(norm):
+            continue
+        after = [_normed(lex, done, k, folded, sents[k].start, sents[k].end).text
+                 for k in range(h.sent + 1, min(h.sent + 1 + _MEANT_REACH, len(sents)))]
+        if any(ctx.not_jest.search(t) for t in after):
+            continue
+        for where, t in [("said after it", norm[h.nend:].lstrip())] + [("sentence after", t) for t in after]:
+            if m := ctx.meant_after.search(t):
+                h.discount = f"other sense ({where}): {m.group().strip(' ,:')}"
                 break
 
 

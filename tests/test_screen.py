@@ -43,6 +43,24 @@ def test_rule_counter_examples_not_flagged(rule_id, i, text):
     assert not s.flags, f"{rule_id} counter-example #{i} flagged by {[f.rule for f in s.flags]}"
 
 
+def test_exceptions_end_on_a_whole_word():
+    """An exception closing on short words ("grabbed me (?:a|some)") must end on a word boundary: otherwise "a"
+    also matches the start of "and", and "He grabbed me and I couldn't get away" reads as "grabbed me a coffee"."""
+    import re
+    import tomllib
+
+    from journal_relay.screen import BUILTIN_LEXICON
+
+    data = tomllib.loads(Path(BUILTIN_LEXICON).read_text(encoding="utf-8"))
+    open_ended = []
+    for rule in data["rule"]:
+        for pat in rule.get("exceptions", []):
+            m = re.search(r"\((?:\?:)?((?:[a-z ]+\|)+[a-z ]+)\)$", pat)
+            if m and any(len(alt) <= 3 for alt in m.group(1).split("|")) and not m.group(1).endswith(" "):
+                open_ended.append((rule["id"], pat[-40:]))
+    assert not open_ended
+
+
 def test_safety_examples_reach_their_minimum():
     for k, ex in enumerate(LEX.safety):
         s = screen(ex.text, lexicon=LEX)
@@ -87,6 +105,7 @@ def test_double_meanings_and_idioms_do_not_flag(text):
 @pytest.mark.parametrize("text", [
     "k.i.l.l myself", "s u i c i d a l", "i want to kiill myself", "i want to kill myslef",
     "su1c1dal again", "i want to unalive myself", "honestly sewerslide", "kms", "I feel suicidaaaal",
+    "dnt want 2 b alive anymore fr fr", "evry1 wud b better off without me",
 ])
 def test_obfuscation_and_slang(text):
     assert any(f.category == "self" for f in _one(text).flags)
@@ -599,6 +618,8 @@ def _reasons(s: Screening) -> list[str]:
     # negations that belong to something else
     ("Not eating is my way of hurting myself.", "self"),
     ("I've been planning to kill myself for a while.", "self"),
+    # an exception for "grabbed me a coffee" is not "grabbed me and" (round 12)
+    ("He grabbed me and I couldn't get away.", "danger"),
 ])
 def test_context_does_not_discount_real_risk(text, category):
     s = _one(text)
@@ -625,6 +646,10 @@ def test_context_does_not_discount_real_risk(text, category):
     ("I'm going to strangle my flatmate when she gets in. We both laughed about it at tea.", "jest (sentence after)"),
     ("I will murder my cousin for posting that photo. Okay, not literally.", "jest (sentence after)"),
     ("Told my dad I'd kill him if he sang at the wedding. He sang. Still alive, obviously.", "jest (sentence after)"),
+    # what the words were about, said after them (round 12)
+    ("Put my affairs in order today, my filing cabinet, I mean, which is now a thing of beauty.", "other sense (said"),
+    ("I've given up. On the sourdough, I mean.", "other sense (sentence after)"),
+    ("When I said I can't go on like this I meant the job, not life.", "other sense (said after it)"),
 ])
 def test_context_still_discounts(text, reason):
     s = _one(text)
@@ -720,6 +745,9 @@ def test_slang_normalises_to_readable_words():
     assert LEX.norm.words("i want to unalive myself") == ["i", "want", "to", "kill", "myself"]
     assert LEX.norm.words("my friend wants to unalive") == ["my", "friend", "wants", "to", "kill"]
     assert not any(f.category == "self" for f in _one("my friend wants to unalive").flags)
+    # Texting "b" and "2" read as "be" and "to" only where they can be those words.
+    assert LEX.norm.words("dnt want 2 b alive") == ["do", "not", "want", "to", "be", "alive"]
+    assert LEX.norm.words("plan b, 2 kids") == ["plan", "b", ",", "2", "kids"]
 
 
 @pytest.mark.parametrize("text", [
@@ -771,8 +799,13 @@ def test_context_negation_in_other_words_does_not_reach_real_risk(text, category
     ("I'm going to stab him on Friday. We laughed about it but I mean it.", "others"),
     ("He said he'd kill me. We laughed about it.", "danger"),  # a threat received is never jest
     ("I kicked the dog across the kitchen. We both laughed about it after.", "others"),  # harm done, not a threat
+    # what the words were about, said after them: never life or everything, never with "I mean it" (round 12)
+    ("I've given up. On life, I mean.", "self"),
+    ("I've given up. On everything, I mean.", "self"),
+    ("I gave all my stuff away today. The good stuff, I mean. I mean it, I'm done.", "self"),
+    ("I want to kill myself. The exam, I mean.", "self"),  # urgent findings are never talked away
 ])
-def test_jest_needs_the_writers_own_threat_and_no_i_mean_it(text, category):
+def test_jest_and_meaning_said_after_keep_real_risk(text, category):
     assert _one(text).top_category == category
 
 
