@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0,1,2] [--average 5] [--threshold 0.7] [--shift=-0.5/0.5/0]
+       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0,1,2] [--average 5] [--threshold 0.7] [--shift=-0.5/0/0]
        [--free-threshold 0.98 [--together 0.25,0.7,3,0.2] | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
@@ -45,9 +45,9 @@ def main(argv: list[str] | None = None) -> int:
                     "against this threshold (every sentence is tokenised; chosen by leave-one-set-out, round 5)")
     ap.add_argument("--anchored-only", action="store_true", help="judge only sentences with an anchor word (faster, "
                     "finds less: the built-in model of rounds 2-4)")
-    ap.add_argument("--shift", default="-0.5/0.5/0", help="SELF/OTHERS/DANGER: added to each risk class's log-odds "
-                    "(score.Model.shift; write --shift=-0.5/...; chosen by grouped cross-validation, rounds 10 and "
-                    "11: benchmarks/screen_sweep.py)")
+    ap.add_argument("--shift", default="-0.5/0/0", help="SELF/OTHERS/DANGER: added to each risk class's log-odds "
+                    "(score.Model.shift; write --shift=-0.5/...; chosen by grouped cross-validation, rounds 10 to "
+                    "12: benchmarks/screen_sweep.py)")
     ap.add_argument("--together", default="0.25,0.7,3,0.2", help="FLOOR,THRESHOLD,TOP,FIRST_PERSON: read an "
                     "entry's sentences together (see score.Together; 'none': off; chosen by grouped "
                     "cross-validation, rounds 7, 10 and 11)")
