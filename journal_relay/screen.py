@@ -3133,6 +3133,18 @@ def _resolved_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexico
 _JEST_REACH = 3  # sentences after a threat in which it may be laughed off
 
 
+def _unless_meant(h: _Hit, reach: int, sents: _Sentences, folded: str, lex: Lexicon,
+                  normed: dict[int, str], done: dict[int, _Normed]) -> list[str] | None:
+    """The normalised sentences, up to ``reach``, after ``h``'s, where the writer may take it back (_jest_next,
+    _meant_after); None when ``h``'s sentence or one of them says the writer means it (``not_jest``)."""
+    not_meant = lex.ctx.not_jest
+    if not_meant.search(normed.get(h.sent, "")):
+        return None
+    after = [_normed(lex, done, k, folded, sents[k].start, sents[k].end).text
+             for k in range(h.sent + 1, min(h.sent + 1 + reach, len(sents)))]
+    return None if any(not_meant.search(t) for t in after) else after
+
+
 def _jest_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
                normed: dict[int, str], done: dict[int, _Normed]) -> None:
     """A threat against someone, laughed off in one of the next sentences ("I'm going to kill my brother, he
@@ -3143,13 +3155,8 @@ def _jest_next(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
     for h in hits:
         if h.discount is not None or h.rule.category != "others" or h.rule.kind != "threat":
             continue
-        if ctx.not_jest.search(normed.get(h.sent, "")):
-            continue
-        after = [_normed(lex, done, k, folded, sents[k].start, sents[k].end).text
-                 for k in range(h.sent + 1, min(h.sent + 1 + _JEST_REACH, len(sents)))]
-        if any(ctx.not_jest.search(t) for t in after):
-            continue
-        for t in after:
+        after = _unless_meant(h, _JEST_REACH, sents, folded, lex, normed, done)
+        for t in after or ():
             if m := ctx.jest_next.search(t):
                 h.discount = f"jest (sentence after): {m.group().strip()}"
                 break
@@ -3169,14 +3176,11 @@ def _meant_after(hits: list[_Hit], sents: _Sentences, folded: str, lex: Lexicon,
     for h in hits:
         if h.discount is not None or h.rule.category != "self" or h.rule.severity == "urgent":
             continue
-        norm = normed.get(h.sent, "")
-        if ctx.not_jest.search(norm):
+        after = _unless_meant(h, _MEANT_REACH, sents, folded, lex, normed, done)
+        if after is None:
             continue
-        after = [_normed(lex, done, k, folded, sents[k].start, sents[k].end).text
-                 for k in range(h.sent + 1, min(h.sent + 1 + _MEANT_REACH, len(sents)))]
-        if any(ctx.not_jest.search(t) for t in after):
-            continue
-        for where, t in [("said after it", norm[h.nend:].lstrip())] + [("sentence after", t) for t in after]:
+        own = normed.get(h.sent, "")[h.nend:].lstrip()
+        for where, t in [("said after it", own), *(("sentence after", t) for t in after)]:
             if m := ctx.meant_after.search(t):
                 h.discount = f"other sense ({where}): {m.group().strip(' ,:')}"
                 break

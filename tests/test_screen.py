@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from journal_relay.screen import (
+    BUILTIN_LEXICON,
     SEVERITIES,
     LexiconError,
     Screening,
@@ -46,11 +49,6 @@ def test_rule_counter_examples_not_flagged(rule_id, i, text):
 def test_exceptions_end_on_a_whole_word():
     """An exception closing on short words ("grabbed me (?:a|some)") must end on a word boundary: otherwise "a"
     also matches the start of "and", and "He grabbed me and I couldn't get away" reads as "grabbed me a coffee"."""
-    import re
-    import tomllib
-
-    from journal_relay.screen import BUILTIN_LEXICON
-
     data = tomllib.loads(Path(BUILTIN_LEXICON).read_text(encoding="utf-8"))
     open_ended = []
     for rule in data["rule"]:
