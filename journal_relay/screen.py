@@ -1213,6 +1213,10 @@ class _Context:
     fronted_negation: re.Pattern[str] = re.compile(r"(?!x)x")
     # A negative answer right after the match, as in a check-in list: "suicidal thoughts: none".
     answer_after: re.Pattern[str] = re.compile(r"(?!x)x")
+    # The harm named, then said to be absent or over: "the urges to cut haven't come back", "the suicidal
+    # thoughts are gone" (a match inside the phrase only).
+    absent: _Rx = field(default_factory=lambda: _Rx.of(re.compile(r"(?!x)x")))
+    absent_doubt: re.Pattern[str] = re.compile(r"(?!x)x")  # ... unless doubted: "I'm not sure the urges are gone"
     # A negative answer to the therapist's quoted question: it outweighs an affirmation ("the honest answer is no").
     deny_answer: re.Pattern[str] = re.compile(r"(?!x)x")
     # A clause with its own subject after one of these starts something else (see _split_off).
@@ -1496,6 +1500,8 @@ def _build_context(data: Mapping[str, Any]) -> _Context:
         unsure_negation=rx("unsure_negation"),
         fronted_negation=rx("fronted_negation"),
         answer_after=rx("answer_after"),
+        absent=_Rx.of(rx("absent")),
+        absent_doubt=rx("absent_doubt"),
         deny_answer=rx("deny_answer"),
         asked_question=rx("asked_question"),
         plain_no=rx("plain_no"),
@@ -2336,6 +2342,8 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             return f"negation: {fm}", notes
         if (am := ctx.answer_after.match(" ".join(words[i1:]))) is not None:
             return f"negation: {am.group().strip()}", notes
+        if (gone := _absent(ctx, norm, runs, mstart, mend)) is not None:
+            return f"negation: {gone}", notes
         scope = clause
         if matched and matched[0] in ctx.subjects:
             scope = []  # the match starts its own clause ("... without notice again i am going to ...")
@@ -2428,6 +2436,21 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             else:
                 return f"resolved: {sm.group().strip()}", notes
     return None, notes
+
+
+def _absent(ctx: _Context, norm: str, runs: set[str], mstart: int, mend: int) -> str | None:
+    """What says the harm is absent or over when the match lies inside that phrase ("the urges to cut | haven't
+    come back"), or None.  Only inside: "I cut last night, the urges have gone" keeps its flag; and not when
+    doubted in the six words before the match ("I'm not sure the thoughts of suicide are gone")."""
+    if ctx.absent.search_sentence(norm, runs) is None:
+        return None
+    for m in ctx.absent.rx.finditer(norm):
+        if m.start() <= mstart and mend <= m.start("gone"):
+            lead = norm[:mstart].split()[-6:]
+            if lead and ctx.absent_doubt.search(" ".join(lead)):
+                return None
+            return m.group("gone").strip()
+    return None
 
 
 def _before_writer(clause: list[str], matched: list[str], ctx: _Context) -> str | None:

@@ -782,6 +782,32 @@ def test_context_negation_said_in_other_words(text):
     assert any(r.startswith("negation") or r.startswith("quoted question") for r in _reasons(s)), _reasons(s)
 
 
+@pytest.mark.parametrize("text", [
+    # the harm named, then said to be absent or over (round 13)
+    "The thoughts about hurting myself haven't come back and I'm sleeping better.",
+    "the sh urges are basically gone, haven't felt them in weeks",
+    "My mood is low but the suicidal thoughts haven't returned.",
+    "The urge to hit him never came. I walked away like we practised.",
+])
+def test_context_harm_said_to_be_absent_after_it(text):
+    s = screen(text, lexicon=LEX, model=None)
+    assert not s.flags, [f.rule for f in s.flags]
+    assert any(r.startswith("negation: ") for r in _reasons(s)), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("The urge to cut hasn't gone away.", "self"),
+    ("The urges to hurt myself haven't stopped.", "self"),  # (the filler holds no negator)
+    ("I cut myself last night and the urges have gone now.", "self"),  # the match outside the phrase
+    ("The thought of dying has passed through my mind a lot.", "self"),
+    ("I'm not sure the thoughts of suicide are gone.", "self"),  # doubted
+    ("the thoughts about ending it all never really went away", "self"),  # (resolved's filler: no negator)
+])
+def test_context_harm_said_to_be_absent_keeps_real_risk(text, category):
+    s = screen(text, lexicon=LEX, model=None)
+    assert any(f.category == category for f in s.flags), _reasons(s)
+
+
 @pytest.mark.parametrize("text,category", [
     ("no way i can keep going, i want to kill myself", "self"),
     ("suicidal thoughts: none until last night", "self"),
