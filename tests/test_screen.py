@@ -788,11 +788,24 @@ def test_context_negation_said_in_other_words(text):
     "the sh urges are basically gone, haven't felt them in weeks",
     "My mood is low but the suicidal thoughts haven't returned.",
     "The urge to hit him never came. I walked away like we practised.",
+    "the wish to not exist just isn't there any more",  # (the risk phrase's own "not" is not a negator)
 ])
 def test_context_harm_said_to_be_absent_after_it(text):
     s = screen(text, lexicon=LEX, model=None)
     assert not s.flags, [f.rule for f in s.flags]
     assert any(r.startswith("negation: ") for r in _reasons(s)), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("The man who was stalking me was sentenced on Friday.", None),  # resolved: the one who did it sentenced
+    ("The man who was stalking me was sentenced on Friday but he's out on bail.", "danger"),
+])
+def test_context_sentenced_is_resolved_unless_out(text, category):
+    s = screen(text, lexicon=LEX, model=None)
+    if category is None:
+        assert not s.flags and any(r.startswith("resolved: ") for r in _reasons(s)), _reasons(s)
+    else:
+        assert any(f.category == category for f in s.flags), _reasons(s)
 
 
 @pytest.mark.parametrize("text,category", [
