@@ -2342,7 +2342,7 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
             return f"negation: {fm}", notes
         if (am := ctx.answer_after.match(" ".join(words[i1:]))) is not None:
             return f"negation: {am.group().strip()}", notes
-        if (gone := _absent(ctx, norm, runs, mstart, mend)) is not None:
+        if (gone := _absent(ctx, norm, _once(memo, "absent", ctx.absent, norm, runs), mstart, mend)) is not None:
             return f"negation: {gone}", notes
         scope = clause
         if matched and matched[0] in ctx.subjects:
@@ -2438,13 +2438,14 @@ def _check(rule: Rule, gate: _Gate, words: list[str], i0: int, i1: int, norm: st
     return None, notes
 
 
-def _absent(ctx: _Context, norm: str, runs: set[str], mstart: int, mend: int) -> str | None:
+def _absent(ctx: _Context, norm: str, first: re.Match[str] | None, mstart: int, mend: int) -> str | None:
     """What says the harm is absent or over when the match lies inside that phrase ("the urges to cut | haven't
     come back"), or None.  Only inside: "I cut last night, the urges have gone" keeps its flag; and not when
-    doubted in the six words before the match ("I'm not sure the thoughts of suicide are gone")."""
-    if ctx.absent.search_sentence(norm, runs) is None:
+    doubted in the six words before the match ("I'm not sure the thoughts of suicide are gone").  ``first``:
+    the sentence's first such phrase (looked for once per sentence, see _once), None when it has none."""
+    if first is None:
         return None
-    for m in ctx.absent.rx.finditer(norm):
+    for m in ctx.absent.rx.finditer(norm, first.start()):
         if m.start() <= mstart and mend <= m.start("gone"):
             lead = norm[:mstart].split()[-6:]
             if lead and ctx.absent_doubt.search(" ".join(lead)):

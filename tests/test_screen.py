@@ -797,18 +797,6 @@ def test_context_harm_said_to_be_absent_after_it(text):
 
 
 @pytest.mark.parametrize("text,category", [
-    ("The man who was stalking me was sentenced on Friday.", None),  # resolved: the one who did it sentenced
-    ("The man who was stalking me was sentenced on Friday but he's out on bail.", "danger"),
-])
-def test_context_sentenced_is_resolved_unless_out(text, category):
-    s = screen(text, lexicon=LEX, model=None)
-    if category is None:
-        assert not s.flags and any(r.startswith("resolved: ") for r in _reasons(s)), _reasons(s)
-    else:
-        assert any(f.category == category for f in s.flags), _reasons(s)
-
-
-@pytest.mark.parametrize("text,category", [
     ("The urge to cut hasn't gone away.", "self"),
     ("The urges to hurt myself haven't stopped.", "self"),  # (the filler holds no negator)
     ("I cut myself last night and the urges have gone now.", "self"),  # the match outside the phrase
@@ -819,6 +807,18 @@ def test_context_sentenced_is_resolved_unless_out(text, category):
 def test_context_harm_said_to_be_absent_keeps_real_risk(text, category):
     s = screen(text, lexicon=LEX, model=None)
     assert any(f.category == category for f in s.flags), _reasons(s)
+
+
+@pytest.mark.parametrize("text,category", [
+    ("The man who was stalking me was sentenced on Friday.", None),  # resolved: the one who did it sentenced
+    ("The man who was stalking me was sentenced on Friday but he's out on bail.", "danger"),
+])
+def test_context_sentenced_is_resolved_unless_out(text, category):
+    s = screen(text, lexicon=LEX, model=None)
+    if category is None:
+        assert not s.flags and any(r.startswith("resolved: ") for r in _reasons(s)), _reasons(s)
+    else:
+        assert any(f.category == category for f in s.flags), _reasons(s)
 
 
 @pytest.mark.parametrize("text,category", [
