@@ -350,7 +350,7 @@ def test_resolved_history_is_still_discounted(text):
     ("I mentioned my past hospitalisation for self-harm at the interview.", "past"),
     ("Ten years self-harm free today.", "resolved"),
     ("It's a year today since I last self harmed.", "resolved"),
-    ("It's three years since my psychotic episode, when I believed I had to walk into the sea.", "resolved"),
+    ("It's three years since my psychotic episode, when I believed I had to walk into the sea.", "past: three years since"),
     # the next sentence closes it: it says it is over, or dates it
     ("I tried to hang myself. That was 15 years ago.", "past (next sentence)"),
     ("After my mum died I took too many pills one night. That was 2012, and I've been well since.",
