@@ -54,7 +54,8 @@ def decides(r: Row, model: score.Model) -> bool:
     """What the screener decides for an entry from its numbers (``r`` scored with ``model``'s raw log-odds),
     at ``model``'s own thresholds and shift."""
     rules, judged = shifted(r, model.shift)
-    return flagged(rules, judged, voiced(r, model.together), model.threshold, model.free_threshold, model.together)
+    return flagged(rules, judged, voiced(r, model.together), model.threshold, model.free_threshold, model.together,
+                   (model.long_after, model.long_threshold), len(r[1][1]))
 
 
 def check(n: int) -> int:
@@ -84,10 +85,15 @@ def voiced(row: Row, tog: score.Together | None) -> bool:
 
 
 def flagged(rules: bool, judged: Judged, voiced: bool, th: float, free: float | None,
-            tog: score.Together | None) -> bool:
-    """What score.second_opinion decides for one entry, from its judged sentences' probabilities."""
+            tog: score.Together | None, long: tuple[int | None, float | None] = (None, None), spoken: int = 0) -> bool:
+    """What score.second_opinion decides for one entry, from its judged sentences' probabilities; ``long``: the
+    model's (long_after, long_threshold), for an entry of ``spoken`` sentences with words."""
     if rules:
         return True
+    long_after, long_th = long
+    if long_after is not None and spoken > long_after:
+        th = max(th, long_th if long_th is not None else th)
+        tog = None
     free_th = 2.0 if free is None else max(th, free)
     if any(max(p) >= (th if anchored else free_th) for p, anchored, _f, _w in judged):
         return True
@@ -102,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--points", nargs="+", default=["s/s/s"], help="THRESHOLD/FREE/TOGETHER")
     ap.add_argument("--shifts", default="0/0/0", help="SELF/OTHERS/DANGER log-odds shifts, joined by commas "
                     "(write --shifts=-0.5/0/0,... when the first is negative)")
+    ap.add_argument("--long", default="s", help="AFTER/THRESHOLD for long entries (score.Model.long_after, "
+                    "long_threshold), joined by commas; s: the shipped model's, none: off")
     ap.add_argument("--check", type=int, default=0, help="only compare the decisions worked out here with the "
                     "real screener's on the first N labelled entries (built-in model) and print how many differ")
     args = ap.parse_args(argv)
@@ -118,19 +126,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         tog = shipped.together
         if tog is not None and tog_s != "s":
             tog = score.Together(tog.floor, float(tog_s), tog.top, tog.first_person)
-        points.append((point, shipped.threshold if th_s == "s" else float(th_s),
-                       shipped.free_threshold if free_s == "s" else float(free_s), tog))
+        for lg in args.long.split(","):
+            long: tuple[int | None, float | None] = (
+                (shipped.long_after, shipped.long_threshold) if lg == "s" else (None, None) if lg == "none"
+                else (int(lg.split("/")[0]), float(lg.split("/")[1])))
+            points.append((f"{point} long {lg}", shipped.threshold if th_s == "s" else float(th_s),
+                           shipped.free_threshold if free_s == "s" else float(free_s), tog, long))
     voices = [voiced(row, shipped.together) for row in rows]
     for shift in args.shifts.split(","):
         sh = [float(x) for x in shift.split("/")]
         entries = [shifted(row, sh) for row in rows]
-        for point, th, free, tog in points:
-            got = [flagged(rules, judged, v, th, free, tog) for (rules, judged), v in zip(entries, voices, strict=True)]
+        for point, th, free, tog, long in points:
+            got = [flagged(rules, judged, v, th, free, tog, long, len(row[1][1]))
+                   for (rules, judged), v, row in zip(entries, voices, rows, strict=True)]
             tp = sum(g and r for g, (r, _e) in zip(got, rows, strict=True))
             fp = sum(g and not r for g, (r, _e) in zip(got, rows, strict=True))
             out.append((fp, -tp, point, shift, tp))
     for fp, _ntp, point, shift, tp in sorted(out):
-        print(f"point {point:16s} shift {shift:14s} risk entries flagged {tp} of {risk} ({tp / risk:.4f}), "
+        print(f"point {point:28s} shift {shift:14s} risk entries flagged {tp} of {risk} ({tp / risk:.4f}), "
               f"ordinary entries flagged {fp} of {none} ({fp / none:.4f})")
     return 0
 

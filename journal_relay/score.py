@@ -143,6 +143,11 @@ class Model:
     # Added to each risk class's log-odds after training: how far each class is trusted (chosen by grouped
     # cross-validation, docs/screening.md "Round 10": out of fold, others ran cold).
     shift: tuple[float, ...] = (0.0, 0.0, 0.0)
+    # A long entry (more than ``long_after`` sentences with words) gives every middling sentence more chances: in
+    # one, a sentence with an anchor word must reach ``long_threshold`` and the entry is not read together
+    # (docs/screening.md, "Round 14": out of fold, long ordinary emails were flagged one time in two).
+    long_after: int | None = None
+    long_threshold: float | None = None
     start: tuple[float, ...] = field(init=False, repr=False)  # bias + shift, where every sentence's sum starts
 
     def __post_init__(self) -> None:
@@ -171,6 +176,10 @@ class Model:
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
         return _softmax(self.logits(feats))
+
+    def is_long(self, spoken: int) -> bool:
+        """Whether an entry of ``spoken`` sentences with words is read as a long one (see ``long_after``)."""
+        return self.long_after is not None and spoken > self.long_after
 
     def threshold_for(self, words: Sequence[str], threshold: float | None = None) -> float | None:
         """The probability a sentence must reach: ``threshold`` (the model's own unless given), raised to
@@ -256,10 +265,15 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     together = None if tog is None else Together(**tog)
     shift = data.get("shift", [0.0] * len(bias))
     assert isinstance(shift, list) and len(shift) == len(bias)
+    long_after = data.get("long_after")
+    assert long_after is None or isinstance(long_after, int)
+    long_th = data.get("long_threshold")
+    assert long_th is None or isinstance(long_th, (int, float))
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
                  threshold=float(th), anchors=frozenset(anchors), source=source,
                  free_threshold=None if free is None else float(free), together=together,
-                 shift=tuple(float(x) for x in shift))
+                 shift=tuple(float(x) for x in shift), long_after=long_after,
+                 long_threshold=None if long_th is None else float(long_th))
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -342,17 +356,20 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     seen = unread(result)
     added: list[Finding] = []
     together = model.together if not result.flags else None
+    # The words of each sentence, worked out once: the rules' pass normalised some; the others only need words.
+    sent_words = [(start, end, _sentence_words(entry, lex, folded, start, end, si)) for start, end, si in sents]
+    if exhaustive and model.is_long(sum(1 for _a, _b, w in sent_words if w)):
+        together = None
+        base = model.threshold if threshold is None else threshold
+        threshold = max(base, model.long_threshold if model.long_threshold is not None else base)
     # Sentences that may count towards reading the entry together: (sentence, probabilities, words, features)
     pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
     floor_odds = _log_odds(together.floor) if together is not None else math.inf
     spoken = first = 0  # sentences with words, and those in the first person (for ``together``)
-    for start, end, si in sents:
+    for start, end, words in sent_words:
         sentence = text[start:end].strip()
         if sentence in seen and together is None:
             continue
-        # The words the rules' pass normalised; the others only need their words (not the rules' sets).
-        normed = entry.done.get(si) if si >= 0 else None
-        words = normed.words if normed is not None else lex.norm.words(folded[start:end])
         if together is not None and words:
             spoken += 1
             first += not _FIRST.isdisjoint(words)
@@ -375,6 +392,13 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     if not added:
         return result
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
+
+
+def _sentence_words(entry: _Entry, lex: Lexicon, folded: str, start: int, end: int, si: int) -> list[str]:
+    """A sentence's normalised words: those the rules' pass worked out (``si``: its index among the entry's
+    sentences, or -1), or worked out here."""
+    normed = entry.done.get(si) if si >= 0 else None
+    return normed.words if normed is not None else lex.norm.words(folded[start:end])
 
 
 def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Sequence[str], list[str]]],
