@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--together", default="0.25,0.7,3,0.2", help="FLOOR,THRESHOLD,TOP,FIRST_PERSON: read an "
                     "entry's sentences together (see score.Together; 'none': off; chosen by grouped "
                     "cross-validation, rounds 7, 10 and 11)")
-    ap.add_argument("--long", default="8,0.9", help="AFTER,THRESHOLD: in an entry of more than AFTER sentences with "
+    ap.add_argument("--long", default="none", help="AFTER,THRESHOLD: in an entry of more than AFTER sentences with "
                     "words, a sentence with an anchor word must reach THRESHOLD and the entry is not read together "
-                    "(score.Model.long_after; 'none': off; chosen by grouped cross-validation, round 14)")
+                    "(score.Model.long_after; 'none', the built-in model's: off; 8,0.9 trades recall for fewer "
+                    "false alarms on long emails, docs/screening.md, round 14)")
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
     ap.add_argument("--learned-anchors", action="store_true", help="pick anchors from the weights instead (flags "

@@ -58,10 +58,15 @@ _FUNCTION = frozenset((
 
 
 _PLAIN_BREAKS = _NEGATORS | _PUNCT | {"|"}  # with none of these, every word is its own feature, unmarked
+# Kisses signing off ("love you all xx") and letters masked in quoted or redacted text ("Xxxxx" reads "xx") say
+# nothing about risk; as features they taught the model that a goodbye's sign-off is one (round 14).
+_KISSES = frozenset(("x", "xx", "xxx"))
 
 
 def features(words: Sequence[str]) -> list[str]:
     """Features of one normalised sentence (the screener's tokens, punctuation included)."""
+    if not _KISSES.isdisjoint(words):
+        words = [w for w in words if w not in _KISSES]
     if _PLAIN_BREAKS.isdisjoint(words):
         # No negation scope and no punctuation to mark: the words, then each word with the next (in C).
         out = list(words)
