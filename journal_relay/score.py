@@ -361,20 +361,24 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     seen = unread(result)
     added: list[Finding] = []
     together = model.together if not result.flags else None
-    # The words of each sentence, worked out once: the rules' pass normalised some; the others only need words.
-    sent_words = [(start, end, _sentence_words(entry, lex, folded, start, end, si)) for start, end, si in sents]
-    if exhaustive and model.is_long(sum(1 for _a, _b, w in sent_words if w)):
-        together = None
-        base = model.threshold if threshold is None else threshold
-        threshold = max(base, model.long_threshold if model.long_threshold is not None else base)
+    # Each sentence's words (None: worked out when needed, for a sentence not skipped).  A model that reads long
+    # entries apart needs them all first, to count the sentences that have words.
+    sent_words: list[tuple[int, int, int, list[str] | None]] = [(start, end, si, None) for start, end, si in sents]
+    if exhaustive and model.long_after is not None:
+        sent_words = [(a, b, si, _sentence_words(entry, lex, folded, a, b, si)) for a, b, si, _w in sent_words]
+        if model.is_long(sum(1 for *_x, w in sent_words if w)):
+            together = None
+            base = model.threshold if threshold is None else threshold
+            threshold = max(base, model.long_threshold if model.long_threshold is not None else base)
     # Sentences that may count towards reading the entry together: (sentence, probabilities, words, features)
     pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
     floor_odds = _log_odds(together.floor) if together is not None else math.inf
     spoken = first = 0  # sentences with words, and those in the first person (for ``together``)
-    for start, end, words in sent_words:
+    for start, end, si, known in sent_words:
         sentence = text[start:end].strip()
         if sentence in seen and together is None:
             continue
+        words = known if known is not None else _sentence_words(entry, lex, folded, start, end, si)
         if together is not None and words:
             spoken += 1
             first += not _FIRST.isdisjoint(words)
