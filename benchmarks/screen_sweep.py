@@ -55,7 +55,7 @@ def decides(r: Row, model: score.Model) -> bool:
     at ``model``'s own thresholds and shift."""
     rules, judged = shifted(r, model.shift)
     return flagged(rules, judged, voiced(r, model.together), model.threshold, model.free_threshold, model.together,
-                   (model.long_after, model.long_threshold), len(r[1][1]))
+                   model.long, len(r[1][1]))
 
 
 def check(n: int) -> int:
@@ -85,14 +85,13 @@ def voiced(row: Row, tog: score.Together | None) -> bool:
 
 
 def flagged(rules: bool, judged: Judged, voiced: bool, th: float, free: float | None,
-            tog: score.Together | None, long: tuple[int | None, float | None] = (None, None), spoken: int = 0) -> bool:
-    """What score.second_opinion decides for one entry, from its judged sentences' probabilities; ``long``: the
-    model's (long_after, long_threshold), for an entry of ``spoken`` sentences with words."""
+            tog: score.Together | None, long: score.Long | None = None, spoken: int = 0) -> bool:
+    """What score.second_opinion decides for one entry, from its judged sentences' probabilities; ``long``: how
+    the model reads a long entry, for one of ``spoken`` sentences with words."""
     if rules:
         return True
-    long_after, long_th = long
-    if long_after is not None and spoken > long_after:
-        th = max(th, long_th if long_th is not None else th)
+    if long is not None and long.applies(spoken):
+        th = long.anchored(th)
         tog = None
     free_th = 2.0 if free is None else max(th, free)
     if any(max(p) >= (th if anchored else free_th) for p, anchored, _f, _w in judged):
@@ -108,8 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--points", nargs="+", default=["s/s/s"], help="THRESHOLD/FREE/TOGETHER")
     ap.add_argument("--shifts", default="0/0/0", help="SELF/OTHERS/DANGER log-odds shifts, joined by commas "
                     "(write --shifts=-0.5/0/0,... when the first is negative)")
-    ap.add_argument("--long", default="s", help="AFTER/THRESHOLD for long entries (score.Model.long_after, "
-                    "long_threshold), joined by commas; s: the shipped model's, none: off")
+    ap.add_argument("--long", default="s", help="AFTER/THRESHOLD for long entries (score.Long), joined by commas; "
+                    "s: the shipped model's, none: off")
     ap.add_argument("--check", type=int, default=0, help="only compare the decisions worked out here with the "
                     "real screener's on the first N labelled entries (built-in model) and print how many differ")
     args = ap.parse_args(argv)
@@ -127,9 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if tog is not None and tog_s != "s":
             tog = score.Together(tog.floor, float(tog_s), tog.top, tog.first_person)
         for lg in args.long.split(","):
-            long: tuple[int | None, float | None] = (
-                (shipped.long_after, shipped.long_threshold) if lg == "s" else (None, None) if lg == "none"
-                else (int(lg.split("/")[0]), float(lg.split("/")[1])))
+            long = (shipped.long if lg == "s" else None if lg == "none"
+                    else score.Long(int(lg.split("/")[0]), float(lg.split("/")[1])))
             points.append((f"{point} long {lg}", shipped.threshold if th_s == "s" else float(th_s),
                            shipped.free_threshold if free_s == "s" else float(free_s), tog, long))
     voices = [voiced(row, shipped.together) for row in rows]

@@ -125,8 +125,7 @@ def fold_models(sets: dict[str, list[dict]], folds: int, lex: Lexicon, counter_w
         model = score._from_json(score.to_json(bias, weights, shipped.threshold, 0.5, examples,
                                                curated=score.read_anchors()), f"fold {k}")
         yield group, dataclasses.replace(model, free_threshold=shipped.free_threshold, together=shipped.together,
-                                         shift=shipped.shift, long_after=shipped.long_after,
-                                         long_threshold=shipped.long_threshold)
+                                         shift=shipped.shift, long=shipped.long)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cross-validation, rounds 7, 10 and 11)")
     ap.add_argument("--long", default="none", help="AFTER,THRESHOLD: in an entry of more than AFTER sentences with "
                     "words, a sentence with an anchor word must reach THRESHOLD and the entry is not read together "
-                    "(score.Model.long_after; 'none', the built-in model's: off; 8,0.9 trades recall for fewer "
+                    "(score.Long; 'none', the built-in model's: off; 8,0.9 trades recall for fewer "
                     "false alarms on long emails, docs/screening.md, round 14)")
     ap.add_argument("--anchor", type=float, default=0.5, help="weight that makes a word an anchor (with --learned-anchors)")
     ap.add_argument("--anchors", type=Path, default=score.BUILTIN_ANCHORS, help="the curated anchor words")
@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         data["free_threshold"] = args.free_threshold
         if args.long != "none":
             after, long_th = args.long.split(",")
-            data["long_after"] = int(after)
-            data["long_threshold"] = float(long_th)
+            data["long"] = {"after": int(after), "threshold": float(long_th)}
         if args.together != "none":
             floor, need, top, first = args.together.split(",")
             data["together"] = {"floor": float(floor), "threshold": float(need), "top": int(top),

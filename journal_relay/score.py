@@ -136,6 +136,24 @@ class Together:
         return best
 
 
+@dataclass(frozen=True)
+class Long:
+    """How a long entry is read: one of more than ``after`` sentences with words gives every middling sentence
+    more chances, so in it a sentence with an anchor word must reach ``threshold`` and the entry is not read
+    together (docs/screening.md, "Round 14": out of fold, long ordinary emails were flagged one time in two)."""
+
+    after: int
+    threshold: float
+
+    def applies(self, spoken: int) -> bool:
+        """Whether an entry of ``spoken`` sentences with words is a long one."""
+        return spoken > self.after
+
+    def anchored(self, threshold: float) -> float:
+        """The threshold for a sentence with an anchor word in a long entry, for ``threshold`` in a short one."""
+        return max(threshold, self.threshold)
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     bias: tuple[float, ...]  # per risk class, relative to none
@@ -148,11 +166,7 @@ class Model:
     # Added to each risk class's log-odds after training: how far each class is trusted (chosen by grouped
     # cross-validation, docs/screening.md "Round 10": out of fold, others ran cold).
     shift: tuple[float, ...] = (0.0, 0.0, 0.0)
-    # A long entry (more than ``long_after`` sentences with words) gives every middling sentence more chances: in
-    # one, a sentence with an anchor word must reach ``long_threshold`` and the entry is not read together
-    # (docs/screening.md, "Round 14": out of fold, long ordinary emails were flagged one time in two).
-    long_after: int | None = None
-    long_threshold: float | None = None
+    long: Long | None = None  # reading a long entry more strictly (off in the built-in model)
     start: tuple[float, ...] = field(init=False, repr=False)  # bias + shift, where every sentence's sum starts
 
     def __post_init__(self) -> None:
@@ -181,10 +195,6 @@ class Model:
     def probabilities(self, feats: Iterable[str]) -> tuple[float, ...]:
         """P(self), P(others), P(danger) for one sentence's features (softmax with none at 0)."""
         return _softmax(self.logits(feats))
-
-    def is_long(self, spoken: int) -> bool:
-        """Whether an entry of ``spoken`` sentences with words is read as a long one (see ``long_after``)."""
-        return self.long_after is not None and spoken > self.long_after
 
     def threshold_for(self, words: Sequence[str], threshold: float | None = None) -> float | None:
         """The probability a sentence must reach: ``threshold`` (the model's own unless given), raised to
@@ -270,15 +280,12 @@ def _from_json(data: Mapping[str, object], source: str) -> Model:
     together = None if tog is None else Together(**tog)
     shift = data.get("shift", [0.0] * len(bias))
     assert isinstance(shift, list) and len(shift) == len(bias)
-    long_after = data.get("long_after")
-    assert long_after is None or isinstance(long_after, int)
-    long_th = data.get("long_threshold")
-    assert long_th is None or isinstance(long_th, (int, float))
+    lng = data.get("long")
+    assert lng is None or isinstance(lng, dict)
     return Model(bias=tuple(float(b) for b in bias), weights={k: tuple(float(x) for x in v) for k, v in w.items()},
                  threshold=float(th), anchors=frozenset(anchors), source=source,
                  free_threshold=None if free is None else float(free), together=together,
-                 shift=tuple(float(x) for x in shift), long_after=long_after,
-                 long_threshold=None if long_th is None else float(long_th))
+                 shift=tuple(float(x) for x in shift), long=None if lng is None else Long(**lng))
 
 
 def load_model(path: Path | None = None) -> Model:
@@ -364,12 +371,11 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
     # Each sentence's words (None: worked out when needed, for a sentence not skipped).  A model that reads long
     # entries apart needs them all first, to count the sentences that have words.
     sent_words: list[tuple[int, int, int, list[str] | None]] = [(start, end, si, None) for start, end, si in sents]
-    if exhaustive and model.long_after is not None:
+    if exhaustive and model.long is not None:
         sent_words = [(a, b, si, _sentence_words(entry, lex, folded, a, b, si)) for a, b, si, _w in sent_words]
-        if model.is_long(sum(1 for *_x, w in sent_words if w)):
+        if model.long.applies(sum(1 for *_x, w in sent_words if w)):
             together = None
-            base = model.threshold if threshold is None else threshold
-            threshold = max(base, model.long_threshold if model.long_threshold is not None else base)
+            threshold = model.long.anchored(model.threshold if threshold is None else threshold)
     # Sentences that may count towards reading the entry together: (sentence, probabilities, words, features)
     pooled: list[tuple[str, tuple[float, ...], Sequence[str], list[str]]] = []
     floor_odds = _log_odds(together.floor) if together is not None else math.inf

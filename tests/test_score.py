@@ -307,17 +307,17 @@ def test_sentences_read_together_flag_an_entry_none_flags_alone():
 
 
 def test_a_long_entry_needs_more_from_a_sentence_and_is_not_read_together():
-    # A one-word model: a "lantern" sentence reads as self at p=0.73.  In an entry of at most ``long_after``
+    # A one-word model: a "lantern" sentence reads as self at p=0.73.  In an entry of at most ``Long.after``
     # sentences with words, one with the anchor word is enough (threshold 0.7) and two add up when read
-    # together; past it, a sentence must reach ``long_threshold`` and nothing is read together.
+    # together; past it, a sentence must reach ``Long.threshold`` and nothing is read together.
     model = score.Model(bias=(-5.0, -5.0, -5.0), weights={"lantern": (6.0, 0.0, 0.0)}, threshold=0.7,
                         anchors=frozenset({"lantern"}), free_threshold=0.98, together=score.Together(0.25, 0.8),
-                        long_after=3, long_threshold=0.9)
+                        long=score.Long(3, 0.9))
     short = "I lit the lantern. We had soup. I went to bed."
     assert [f.rule for f in screen(short, lexicon=LEX, model=model).flags] == ["model.self"]
     long = "I lit the lantern. We had soup. It rained. I went to bed."
     assert not screen(long, lexicon=LEX, model=model).flags
-    together = dataclasses.replace(model, threshold=0.9, long_after=None)
+    together = dataclasses.replace(model, threshold=0.9, long=None)
     assert len(screen("I lit the lantern. We had soup. I sat by the lantern.", lexicon=LEX, model=together).flags) == 2
     assert not screen("I lit the lantern. We had soup. I sat by the lantern. It rained.", lexicon=LEX,
-                      model=dataclasses.replace(together, long_after=3)).flags
+                      model=dataclasses.replace(together, long=score.Long(3, 0.9))).flags
