@@ -8,7 +8,7 @@ costs nothing on a sentence that does not contain one of its triggers.
 A third mix, "everyday", is ordinary journal prose with no risk language (most real entries): it is not
 part of the target line, which stays on the two mixes above it.
 
-Usage: python benchmarks/screen_speed.py [--seconds 3]
+Usage: python benchmarks/screen_speed.py [--seconds 3] [--rules-only]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from journal_relay import score  # noqa: E402
 from journal_relay.screen import load_lexicon, screen  # noqa: E402
 
 
@@ -118,15 +119,15 @@ def synthetic_practice(n_rules: int, seed: int = 11) -> str:
     return "\n".join(lines)
 
 
-def measure(lexicon, texts: list[str], seconds: float) -> float:
+def measure(lexicon, texts: list[str], seconds: float, model: score.Model | None) -> float:
     total = sum(len(t.encode("utf-8")) for t in texts)
     for t in texts[:20]:
-        screen(t, lexicon=lexicon)  # warm caches
+        screen(t, lexicon=lexicon, model=model)  # warm caches
     done = 0
     start = time.perf_counter()
     while True:
         for t in texts:
-            screen(t, lexicon=lexicon)
+            screen(t, lexicon=lexicon, model=model)
         done += total
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
@@ -136,7 +137,9 @@ def measure(lexicon, texts: list[str], seconds: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--rules-only", action="store_true", help="the rules without the statistical second opinion")
     args = ap.parse_args(argv)
+    model = None if args.rules_only else score.load_model()
     base = load_lexicon()
     n_extra = 9 * len(base.rules)
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
              ("everyday (journal prose, no risk language; not in the target line)", everyday_entries()))
     for k, (name, texts) in enumerate(mixes):
         print(f"{name}: {len(texts)} entries x {len(texts[0])} bytes")
-        r1 = measure(base, texts, args.seconds)
+        r1 = measure(base, texts, args.seconds, model)
         print(f"  built-in lexicon  ({len(base.rules):4d} rules): {r1:6.2f} MB/s")
-        r2 = measure(big, texts, args.seconds)
+        r2 = measure(big, texts, args.seconds, model)
         print(f"  10x lexicon       ({len(big.rules):4d} rules): {r2:6.2f} MB/s")
         print(f"  ratio 10x/built-in: {r2 / r1:.2f}  (1.00 = cost independent of lexicon size)")
         if k < 2:

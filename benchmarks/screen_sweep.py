@@ -109,6 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(write --shifts=-0.5/0/0,... when the first is negative)")
     ap.add_argument("--long", default="s", help="AFTER/THRESHOLD for long entries (score.Long), joined by commas; "
                     "s: the shipped model's, none: off")
+    ap.add_argument("--min-sentences", type=int, default=0, help="count only entries of more than N sentences "
+                    "with words (the long ones)")
     ap.add_argument("--check", type=int, default=0, help="only compare the decisions worked out here with the "
                     "real screener's on the first N labelled entries (built-in model) and print how many differ")
     args = ap.parse_args(argv)
@@ -116,6 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{check(args.check)} of {args.check} entries decided differently from the screener")
         return 0
     rows, shipped = cached(args.cache, lambda: scored([int(x) for x in args.seeds.split("+")], args.folds))
+    rows = [row for row in rows if len(row[1][1]) > args.min_sentences]
     risk = sum(r for r, _e in rows)
     none = len(rows) - risk
     out = []
