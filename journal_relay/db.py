@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -19,6 +19,8 @@ T = TypeVar("T")
 
 # Execution option marking a session that only reads (see reading()); SQLite then begins DEFERRED.
 READ_ONLY = "journal_relay_read_only"
+# SQLite's primary result code for a write on a connection that was opened read-only.
+_SQLITE_READONLY = 8
 # Session.info key of a batch's memo of look-ups (see batch_memo()).
 _BATCH_MEMO = "journal_relay_batch_memo"
 
@@ -52,6 +54,19 @@ def make_engine(url: str, *, busy_timeout_seconds: float = 10.0, pooled: bool = 
             if not checkpoints:
                 cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
+
+        @event.listens_for(engine, "handle_error")
+        def _sqlite_read_only(context: ExceptionContext) -> None:
+            # SQLite opens a file it cannot write read-only (a read-only remount, a full-disk guard) and
+            # the connection stays so after the filesystem recovers: drop it and its pool, or every write
+            # after the recovery would fail on a pooled connection opened during the outage.
+            code = getattr(context.original_exception, "sqlite_errorcode", None)
+            if code is not None and code & 0xFF == _SQLITE_READONLY:
+                context.is_disconnect = True
+                if context.execution_context is not None:
+                    # An open statement keeps the closed connection's file, and with it the process's
+                    # read-only view of the WAL index, alive until garbage collection.
+                    context.execution_context.cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

@@ -247,9 +247,11 @@ class SpoolWriter:
                 self._drop_connection()
                 return
 
-    def _drop_connection(self) -> None:
+    def _drop_connection(self, *, broken: bool = False) -> None:
         if self._connection is not None:
             try:
+                if broken:
+                    self._connection.invalidate()  # closed, not pooled: the next batch opens a fresh one
                 self._connection.close()
             except Exception:  # noqa: BLE001 - a broken connection need not close cleanly
                 pass
@@ -265,7 +267,7 @@ class SpoolWriter:
                 self._connection.execute(_INSERT, [taken.row() for taken, _ in batch])
         except Exception as exc:  # noqa: BLE001 - the commit failed: nobody in the batch is spooled
             log.error("batch of %d messages not spooled: %s", len(batch), type(exc).__name__)
-            self._drop_connection()
+            self._drop_connection(broken=True)
             _resolve([waiter for _, waiter in batch], StorageError(type(exc).__name__))
             return
         _resolve([waiter for _, waiter in batch], None)

@@ -4,6 +4,8 @@ store nothing of the refused message, and the next message after recovery gets 2
 from __future__ import annotations
 
 import gc
+import shutil
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import select
 
 from journal_relay import db, service
@@ -132,6 +135,33 @@ def test_read_only_filesystem_answers_451_and_recovers(bind_mount, tmp_path):
         assert stored_ids(run.engine).count("while-ro@mail.test") == 1
     finally:
         run.stop()
+
+
+def test_connection_opened_while_read_only_is_not_kept_after_recovery(bind_mount, tmp_path):
+    # With the WAL files left on disk (a crash, another process), SQLite opens the database read-only
+    # on a read-only filesystem instead of failing, and that connection would stay read-only in the
+    # pool after the filesystem recovered: every later write would fail until a restart.
+    live = tmp_path / "live.db"
+    keeper = sqlite3.connect(live)
+    keeper.execute("PRAGMA journal_mode=WAL")
+    keeper.execute("CREATE TABLE t (x)")
+    keeper.commit()
+    for suffix in ("", "-wal", "-shm"):
+        shutil.copy(f"{live}{suffix}", bind_mount / f"journal.db{suffix}")
+    keeper.close()
+    engine = db.make_engine(f"sqlite:///{bind_mount / 'journal.db'}")
+
+    remount(bind_mount, "ro")
+    for _ in range(2):
+        with pytest.raises(OperationalError), engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+
+    remount(bind_mount, "rw")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT x FROM t").scalars().all() == [2]
+    engine.dispose()
 
 
 def test_query_only_database_answers_451_and_recovers(running, settings, engine, practice):
