@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from journal_relay import db, digest, intake, outbox, service, spool, store
 from journal_relay.config import Settings, load_settings
+from journal_relay.reach import untriggered_report
 from journal_relay.render import Renderer
 from journal_relay.screen import LexiconError, load_lexicon, screen, screen_jsonl, screening_to_json
 
@@ -559,6 +560,9 @@ def check(obj: Context, watch_spool: bool) -> None:
             f"the spool's oldest message has waited {oldest:.0f} s: is `journal-relay serve` running? "
             "Its log says why a message is not stored (look for 'spooled message')."
         )
+    if settings.lexicon is not None:
+        for line in untriggered_report(load_lexicon(settings.lexicon)):
+            click.echo(f"lexicon: {line}")
     click.echo("ok: settings, database, spool, templates and lexicon load")
 
 

@@ -131,3 +131,13 @@ def test_check_tells_when_the_spool_is_stuck(run, tmp_path):
     result = CliRunner().invoke(main, ["check", "--spool"])
     assert result.exit_code == 1
     assert "spool: 1 message(s) waiting" in result.output and "is `journal-relay serve` running?" in result.output
+
+
+def test_check_names_a_practice_pattern_no_trigger_reaches(run, tmp_path, monkeypatch):
+    practice = tmp_path / "practice.toml"
+    practice.write_text('[[rule]]\nid = "self.zorb"\ncategory = "self"\nseverity = "high"\nkind = "injury"\n'
+                        'triggers = ["zorbed"]\npatterns = [\'\\bi (?:zorbed|blimmed) my arm\\b\']\n', encoding="utf-8")
+    monkeypatch.setenv("JOURNAL_RELAY_LEXICON", str(practice))
+    output = run("check").output
+    assert "lexicon: rule 'self.zorb' pattern 1 matches text holding none of its triggers, such as " \
+           "'i blimmed my arm'" in output
