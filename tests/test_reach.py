@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from journal_relay.reach import untriggered, untriggered_report
-from journal_relay.screen import load_lexicon
+from journal_relay.screen import load_lexicon, screen
 
 
 @pytest.mark.parametrize("pattern,triggers,expected", [
@@ -44,3 +44,24 @@ examples = ["I zorbed my arm."]
     (line,) = untriggered_report(lex)
     assert line.startswith("rule 'self.zorb' pattern 1 ") and "'i blimmed my arm'" in line
     assert len(untriggered_report(lex, built_in=True)) > 1
+
+
+ROUND_14_RULES = ("self.veiled_more", "self.failed_attempt", "danger.abuse_more", "danger.menace_signs",
+                  "danger.covert_harm", "others.veiled_more", "others.harm_done_result")
+
+
+@pytest.mark.parametrize("rule_id", ROUND_14_RULES)
+def test_the_newest_rules_reach_every_pattern(rule_id):
+    rule = load_lexicon().rule(rule_id)
+    assert [untriggered(p.pattern, rule.triggers, limit=1) for p in rule.patterns] == [()] * len(rule.patterns)
+
+
+@pytest.mark.parametrize("text,rule_id", [
+    ("I keep hoping for a car to hit me.", "self.veiled_more"),
+    ("He thrashes Mia for spilling her juice.", "danger.abuse_more"),
+    ("He figured out which school my son goes to.", "danger.menace_signs"),
+    ("Caught him researching untraceable poisons.", "danger.covert_harm"),
+    ("My insulin pens keep vanishing.", "danger.covert_harm"),
+])
+def test_alternatives_once_out_of_reach_flag(text, rule_id):
+    assert rule_id in [f.rule for f in screen(text, lexicon=load_lexicon()).flags]
