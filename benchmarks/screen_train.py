@@ -1,7 +1,7 @@
 """Train the statistical second opinion (journal_relay/score.py) from labelled JSONL and write its weights.
 
 Usage: python benchmarks/screen_train.py [--out journal_relay/screen_model.json] [--l2 0.003] [--epochs 10]
-       [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0,1,2] [--average 5] [--threshold 0.7] [--shift=-0.5/0/0]
+       [--long-none-weight WORDS/K] [--mil-rounds 1] [--mil-keep 0.5] [--seeds 0,1,2] [--average 5] [--threshold 0.7] [--shift=-0.5/0/0]
        [--free-threshold 0.98 [--together 0.25,0.7,3,0.2] | --anchored-only] [--anchor 0.5] [FILE ...]
 Example (rebuild the built-in model): python benchmarks/screen_train.py
 Default files: tests/data/screening/*.jsonl (fields id, label in self/others/danger/none, tag, text); the
@@ -63,12 +63,18 @@ def main(argv: list[str] | None = None) -> int:
                     "(the same model whatever the number)")
     ap.add_argument("--counter-weight", type=float, default=1.0, help="training weight of the lexicon's "
                     "counter-examples (round 7: 0.5 and 0 measured no better than 1: benchmarks/screen_cv.py)")
+    ap.add_argument("--long-none-weight", default="none", help="WORDS/K: an ordinary entry of at least WORDS words "
+                    "counts K times in training ('none': all count once; round 15, docs/screening.md)")
     ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
     ap.add_argument("--practice", type=Path, default=None, help="practice lexicon (its normaliser is used)")
     args = ap.parse_args(argv)
     files = args.files or sorted((ROOT / "tests" / "data" / "screening").glob("*.jsonl"))
     lex = load_lexicon(args.practice)
     items = [json.loads(x) for f in files for x in f.read_text(encoding="utf-8").splitlines() if x.strip()]
+    if args.long_none_weight != "none":
+        words, k = args.long_none_weight.split("/")
+        items = [{**it, "weight": float(k)} if it["label"] == "none" and len(it["text"].split()) >= int(words)
+                 else it for it in items]
     if not args.no_lexicon:
         items += score.lexicon_items(lex, counter_weight=args.counter_weight)
     seeds = [int(x) for x in args.seeds.split(",")]
