@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                     "(the same model whatever the number)")
     ap.add_argument("--counter-weight", type=float, default=1.0, help="training weight of the lexicon's "
                     "counter-examples (round 7: 0.5 and 0 measured no better than 1: benchmarks/screen_cv.py)")
+    ap.add_argument("--min-count", type=int, default=1, help="a feature must occur in at least this many training "
+                    "sentences (1: every one; round 15, docs/screening.md)")
     ap.add_argument("--long-none-weight", default="none", help="WORDS/K: an ordinary entry of at least WORDS words "
                     "counts K times in training ('none': all count once; round 15, docs/screening.md)")
     ap.add_argument("--no-lexicon", action="store_true", help="leave out the lexicon's examples and counter-examples")
@@ -80,11 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(x) for x in args.seeds.split(",")]
     bias, weights, examples = score.fit(items, lex, l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds,
                                         mil_keep=args.mil_keep, seeds=seeds, average=args.average,
-                                        workers=args.workers)
+                                        workers=args.workers, min_count=args.min_count)
     data = score.to_json(bias, weights, args.threshold, args.anchor, examples, trained_on=[f.name for f in files],
                          curated=None if args.learned_anchors else score.read_anchors(args.anchors))
     data.update(l2=args.l2, epochs=args.epochs, mil_rounds=args.mil_rounds, mil_keep=args.mil_keep)
     data.update(average=args.average)
+    if args.min_count != 1:
+        data.update(min_count=args.min_count)
     if seeds != [0]:
         data.update(seeds=seeds)
     shift = [float(x) for x in args.shift.split("/")]

@@ -491,7 +491,7 @@ def examples(items: Iterable[Mapping[str, str]], lex: Lexicon) -> list[tuple[lis
 
 def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, epochs: int = 10,
         mil_rounds: int = 1, mil_keep: float = 0.5, seeds: Sequence[int] = (0,), average: int = 5,
-        workers: int = 1, order: str = "content"
+        workers: int = 1, order: str = "content", min_count: int = 1
         ) -> tuple[list[float], dict[str, list[float]], list[tuple[list[str], int]]]:
     """Train on labelled entries, multiple-instance style: a risk entry says that *some* of its sentences
     are risk, not all of them.  After a first fit, in every risk entry of more than one sentence only the
@@ -503,8 +503,8 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
     averaging its iterates over its last ``average`` epochs (see ``train``).  An item's optional "weight"
     (default 1) scales the loss of each of its sentences.  The runs of one fit go to ``workers`` processes
     (the same result as one by one).  ``order``: see ``train`` ("shuffle" also splits the halves by the
-    entries' places, even and odd).  Returns (bias, weights, the examples trained on at the end).
-    Deterministic."""
+    entries' places, even and odd).  ``min_count``: see ``train``.  Returns (bias, weights, the examples
+    trained on at the end).  Deterministic."""
     data: list[tuple[list[str], int]] = []
     owner: list[int] = []
     half: list[int] = []  # which cross-fitting half an item's sentences are in (by its text: see train's order)
@@ -524,7 +524,8 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
         for h in (0, 1):
             idx = [i for i in range(len(data)) if half[i] != h]
             jobs += [([data[i] for i in idx], [keep[i] for i in idx], seed) for seed in seeds]
-        runs = _train_runs(jobs, l2=l2, epochs=epochs, average=average, workers=workers, order=order)
+        runs = _train_runs(jobs, l2=l2, epochs=epochs, average=average, workers=workers, order=order,
+                           min_count=min_count)
         halves = []
         for h in (0, 1):
             b, w = _mean(runs[h * len(seeds):(h + 1) * len(seeds)])
@@ -542,24 +543,25 @@ def fit(items: Sequence[Mapping[str, Any]], lex: Lexicon, *, l2: float = 0.003, 
                     if p < mil_keep * top:
                         keep[i] = 0.0
     bias, weights = _mean(_train_runs([(data, keep, seed) for seed in seeds], l2=l2, epochs=epochs,
-                                      average=average, workers=workers, order=order))
+                                      average=average, workers=workers, order=order, min_count=min_count))
     return bias, weights, [d for d, k in zip(data, keep, strict=True) if k]
 
 
 _Job = tuple[Sequence[tuple[list[str], int]], Sequence[float], int]  # (examples, their weights, seed)
 
 
-def _train_job(job: _Job, *, l2: float, epochs: int, average: int, order: str
+def _train_job(job: _Job, *, l2: float, epochs: int, average: int, order: str, min_count: int = 1
                ) -> tuple[list[float], dict[str, list[float]]]:
     data, sample_weights, seed = job
-    return train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average, order=order)
+    return train(data, l2=l2, epochs=epochs, seed=seed, sample_weights=sample_weights, average=average, order=order,
+                 min_count=min_count)
 
 
-def _train_runs(jobs: Sequence[_Job], *, l2: float, epochs: int, average: int, workers: int, order: str = "content"
-               ) -> list[tuple[list[float], dict[str, list[float]]]]:
+def _train_runs(jobs: Sequence[_Job], *, l2: float, epochs: int, average: int, workers: int, order: str = "content",
+                min_count: int = 1) -> list[tuple[list[float], dict[str, list[float]]]]:
     """``train`` once per job, in order; in up to ``workers`` processes when there is more than one job
     (each run is deterministic on its own, so the results are the same either way)."""
-    run = partial(_train_job, l2=l2, epochs=epochs, average=average, order=order)
+    run = partial(_train_job, l2=l2, epochs=epochs, average=average, order=order, min_count=min_count)
     if workers <= 1 or len(jobs) <= 1:
         return [run(job) for job in jobs]
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
