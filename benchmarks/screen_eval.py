@@ -1,7 +1,7 @@
 """Evaluate the screener on labelled JSONL (fields: id, label in self/others/danger/none, tag, text).
 
 Usage: python benchmarks/screen_eval.py [--practice FILE]
-       [--model built-in|rules-only|anchored-only|no-together] [FILE ...]
+       [--model built-in|rules-only|anchored-only|no-together] [--model-file MODEL.json] [FILE ...]
 Default files: ../shared/screening/dev.jsonl (next to the repo, if present) and tests/data/screening/*.jsonl.
 Prints recall on risk items, false-positive rate on none items, category accuracy, and every miss and
 false alarm grouped by tag (ids and rules only; with --show-text also the text, for local use), and with
@@ -39,15 +39,16 @@ def default_files() -> list[Path]:
     return files
 
 
-def second_opinion(name: str) -> score.Model | None:
-    """What --model names, as screen()'s ``model`` argument (None: the rules alone)."""
+def second_opinion(name: str, path: Path | None = None) -> score.Model | None:
+    """What --model names, as screen()'s ``model`` argument (None: the rules alone), from the model in
+    ``path`` (--model-file) or the built-in one."""
     if name == "rules-only":
         return None
     if name == "no-together":
-        return dataclasses.replace(score.load_model(), together=None)
+        return dataclasses.replace(score.load_model(path), together=None)
     if name == "anchored-only":
-        return dataclasses.replace(score.load_model(), free_threshold=None, together=None)
-    return score.load_model()
+        return dataclasses.replace(score.load_model(path), free_threshold=None, together=None)
+    return score.load_model(path)
 
 
 def evaluate(path: Path, lexicon, show_text: bool = False, out=sys.stdout, model: str | score.Model | None = "built-in"
@@ -107,12 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-text", action="store_true", help="also print the text of misses and false alarms")
     ap.add_argument("--model", choices=("built-in", "rules-only", "anchored-only", "no-together"), default="built-in",
                     help="the statistical second opinion to screen with (default: the built-in one)")
+    ap.add_argument("--model-file", type=Path, default=None, help="a model written by screen_train.py --out (or a "
+                    "practice's own) in place of the built-in one")
     args = ap.parse_args(argv)
     lexicon = load_lexicon(args.practice)
     files = args.files or default_files()
     if not files:
         print("no labelled files found")
-    model = second_opinion(args.model)  # (once: the anchored-only copy is built here)
+    model = second_opinion(args.model, args.model_file)  # (once: the anchored-only copy is built here)
     results = [evaluate(f, lexicon, show_text=args.show_text, model=model) for f in files]
     if len(results) > 1:
         tp, risk = sum(r["flagged_risk"] for r in results), sum(r["risk"] for r in results)
