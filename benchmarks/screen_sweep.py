@@ -58,16 +58,21 @@ def decides(r: Row, model: score.Model) -> bool:
                    model.long, len(r[1][1]))
 
 
-def check(n: int) -> int:
+def check(n: int, grow: str = "s") -> int:
     """How many of the first ``n`` labelled entries the numbers decide otherwise than the real screener does
-    with the built-in model (0: the sweep counts what the screener would do)."""
+    with the built-in model, its reading together's threshold growing as ``grow`` says (as --grow; "s": as
+    shipped) (0: the sweep counts what the screener would do)."""
     lex = load_lexicon()
     model = score.load_model()
+    if grow != "s" and model.together is not None:
+        after, k = grow.split("/") if grow != "none" else ("0", "0")
+        model = dataclasses.replace(model, together=dataclasses.replace(model.together, grow_after=int(after),
+                                                                        grow=float(k)))
     raw = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))
     sets = labelled_sets([])
     items = [it for name in sorted(sets) for it in sets[name]][:n]
-    return sum(decides((False, entry_numbers(it["text"], lex, raw)), model) != bool(screen(it["text"], lexicon=lex).flags)
-               for it in items)
+    return sum(decides((False, entry_numbers(it["text"], lex, raw)), model)
+               != bool(screen(it["text"], lexicon=lex, model=model).flags) for it in items)
 
 
 def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, Judged]:
@@ -96,7 +101,7 @@ def flagged(rules: bool, judged: Judged, voiced: bool, th: float, free: float | 
     free_th = 2.0 if free is None else max(th, free)
     if any(max(p) >= (th if anchored else free_th) for p, anchored, _f, _w in judged):
         return True
-    return tog is not None and voiced and tog.reading([(w, p) for p, _a, _f, w in judged]) is not None
+    return tog is not None and voiced and tog.reading([(w, p) for p, _a, _f, w in judged], spoken) is not None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -109,13 +114,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(write --shifts=-0.5/0/0,... when the first is negative)")
     ap.add_argument("--long", default="s", help="AFTER/THRESHOLD for long entries (score.Long), joined by commas; "
                     "s: the shipped model's, none: off")
+    ap.add_argument("--grow", default="s", help="AFTER/K: the reading together's threshold grows past AFTER sentences "
+                    "(score.Together.grow_after, grow), joined by commas; s: the shipped model's, none: off")
     ap.add_argument("--min-sentences", type=int, default=0, help="count only entries of more than N sentences "
                     "with words (the long ones)")
     ap.add_argument("--check", type=int, default=0, help="only compare the decisions worked out here with the "
                     "real screener's on the first N labelled entries (built-in model) and print how many differ")
     args = ap.parse_args(argv)
     if args.check:
-        print(f"{check(args.check)} of {args.check} entries decided differently from the screener")
+        print(f"{check(args.check, args.grow.split(',')[0])} of {args.check} entries decided differently from the "
+              "screener")
         return 0
     rows, shipped = cached(args.cache, lambda: scored([int(x) for x in args.seeds.split("+")], args.folds))
     rows = [row for row in rows if len(row[1][1]) > args.min_sentences]
@@ -125,14 +133,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     points = []
     for point in args.points:
         th_s, free_s, tog_s = point.split("/")
-        tog = shipped.together
-        if tog is not None and tog_s != "s":
-            tog = score.Together(tog.floor, float(tog_s), tog.top, tog.first_person)
-        for lg in args.long.split(","):
-            long = (shipped.long if lg == "s" else None if lg == "none"
-                    else score.Long(int(lg.split("/")[0]), float(lg.split("/")[1])))
-            points.append((f"{point} long {lg}", shipped.threshold if th_s == "s" else float(th_s),
-                           shipped.free_threshold if free_s == "s" else float(free_s), tog, long))
+        base = shipped.together
+        if base is not None and tog_s != "s":
+            base = dataclasses.replace(base, threshold=float(tog_s))
+        for gr in args.grow.split(","):
+            tog = base
+            if tog is not None and gr != "s":
+                after, k = gr.split("/") if gr != "none" else ("0", "0")
+                tog = dataclasses.replace(tog, grow_after=int(after), grow=float(k))
+            for lg in args.long.split(","):
+                long = (shipped.long if lg == "s" else None if lg == "none"
+                        else score.Long(int(lg.split("/")[0]), float(lg.split("/")[1])))
+                points.append((f"{point} grow {gr} long {lg}", shipped.threshold if th_s == "s" else float(th_s),
+                               shipped.free_threshold if free_s == "s" else float(free_s), tog, long))
     voices = [voiced(row, shipped.together) for row in rows]
     for shift in args.shifts.split(","):
         sh = [float(x) for x in shift.split("/")]

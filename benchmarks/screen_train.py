@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--together", default="0.25,0.7,3,0.2", help="FLOOR,THRESHOLD,TOP,FIRST_PERSON: read an "
                     "entry's sentences together (see score.Together; 'none': off; chosen by grouped "
                     "cross-validation, rounds 7, 10 and 11)")
+    ap.add_argument("--together-grow", default="none", help="AFTER/K: past AFTER sentences with words, the "
+                    "reading together's threshold grows by K times itself per AFTER sentences more "
+                    "(score.Together; 'none', the built-in model's: off; 8/0.5 measured in round 15)")
     ap.add_argument("--long", default="none", help="AFTER,THRESHOLD: in an entry of more than AFTER sentences with "
                     "words, a sentence with an anchor word must reach THRESHOLD and the entry is not read together "
                     "(score.Long; 'none', the built-in model's: off; 8,0.9 trades recall for fewer "
@@ -103,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
             floor, need, top, first = args.together.split(",")
             data["together"] = {"floor": float(floor), "threshold": float(need), "top": int(top),
                                 "first_person": float(first)}
+            if args.together_grow != "none":
+                after, k = args.together_grow.split("/")
+                data["together"].update(grow_after=int(after), grow=float(k))  # type: ignore[attr-defined]
     args.out.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(items)} entries -> {args.out} ({len(data['weights'])} features, "  # type: ignore[arg-type]
           f"{len(data['anchors'])} anchors, threshold {args.threshold})")  # type: ignore[arg-type]

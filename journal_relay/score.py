@@ -105,23 +105,36 @@ class Together:
     """An entry no rule and no single sentence flagged is still flagged when, for one risk class, the
     ``top`` highest of its distinct sentences' probabilities above ``floor`` add up to ``threshold``, and at
     least ``first_person`` of its sentences speak in the first person (a journal's voice: licences, bounce
-    notices and newsletters have many middling sentences and hardly an "I")."""
+    notices and newsletters have many middling sentences and hardly an "I").
+
+    ``grow_after`` and ``grow`` (off when ``grow_after`` is 0): in an entry of more than ``grow_after``
+    sentences with words, the threshold grows by ``grow`` times its value per ``grow_after`` sentences more,
+    because every sentence of a long email is one more chance for middling ones to add up (round 15)."""
 
     floor: float
     threshold: float
     top: int = 3
     first_person: float = 0.2
+    grow_after: int = 0
+    grow: float = 0.0
 
     def voiced(self, first: int, spoken: int) -> bool:
         """Whether ``first`` of an entry's ``spoken`` sentences (those with words) are enough in the first person."""
         return first >= self.first_person * spoken
 
-    def reading(self, sentences: Sequence[tuple[Sequence[str], Sequence[float]]]
+    def needed(self, spoken: int) -> float:
+        """The threshold for an entry of ``spoken`` sentences with words."""
+        if self.grow_after <= 0 or spoken <= self.grow_after:
+            return self.threshold
+        return self.threshold * (1 + self.grow * (spoken - self.grow_after) / self.grow_after)
+
+    def reading(self, sentences: Sequence[tuple[Sequence[str], Sequence[float]]], spoken: int = 0
                 ) -> tuple[float, int, list[int]] | None:
         """For an entry's sentences as (words, risk probabilities): the sum, the risk class and the indices of
         the sentences that added to it (highest first), for the class whose ``top`` highest probabilities
-        above ``floor`` add up most, when that reaches ``threshold``; None otherwise.  A sentence repeated
-        word for word counts once."""
+        above ``floor`` add up most, when that reaches the threshold for an entry of ``spoken`` sentences with
+        words (see ``needed``); None otherwise.  A sentence repeated word for word counts once."""
+        need = self.needed(spoken)
         first_at: dict[tuple[str, ...], int] = {}
         for i, (words, _probs) in enumerate(sentences):
             first_at.setdefault(tuple(words), i)
@@ -131,7 +144,7 @@ class Together:
             idx = sorted((i for i in distinct if sentences[i][1][k] > self.floor),
                          key=lambda i: -sentences[i][1][k])[:self.top]
             total = sum(sentences[i][1][k] - self.floor for i in idx)
-            if total >= self.threshold and (best is None or total > best[0]):
+            if total >= need and (best is None or total > best[0]):
                 best = (total, k, idx)
         return best
 
@@ -403,7 +416,7 @@ def second_opinion(text: str, result: Screening, lex: Lexicon, model: Model,
         elif together is not None and words and max(z) >= floor_odds:
             pooled.append((sentence, _softmax(z), words, feats))
     if not added and together is not None and pooled and together.voiced(first, spoken):
-        added = _together(model, pooled, together)
+        added = _together(model, pooled, together, spoken)
     if not added:
         return result
     return Screening(flags=result.flags + tuple(added), discounted=result.discounted)
@@ -417,7 +430,7 @@ def _sentence_words(entry: _Entry, lex: Lexicon, folded: str, start: int, end: i
 
 
 def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Sequence[str], list[str]]],
-              together: Together) -> list[Finding]:
+              together: Together, spoken: int) -> list[Finding]:
     """Findings for an entry whose risk is spread over several sentences, none enough alone ("I gave the
     dog to my sister. I wrote to everyone I love. Tomorrow I'll finally be free."): for the risk class
     whose ``top`` highest sentence probabilities above the floor add up most, when they reach the
@@ -425,14 +438,14 @@ def _together(model: Model, pooled: Sequence[tuple[str, tuple[float, ...], Seque
     Chosen by grouped cross-validation (docs/screening.md, "Round 7")."""
     from journal_relay.screen import Finding
 
-    got = together.reading([(words, probs) for _s, probs, words, _f in pooled])
+    got = together.reading([(words, probs) for _s, probs, words, _f in pooled], spoken)
     if got is None:
         return []
     total, k, idx = got
     cat = RISK[k]
     others = len(idx) - 1
     note = (f"statistical: read together with {others} other sentence{'s' if others != 1 else ''} of this entry "
-            f"({total:.2f} above {together.floor:.2f}, threshold {together.threshold:.2f})")
+            f"({total:.2f} above {together.floor:.2f}, threshold {together.needed(spoken):.2f})")
     return [Finding(cat, "medium", f"model.{cat}", " ".join(model.weighed_most(words, feats, k)), sentence,
                     ("kind: statistical", f"statistical: p={probs[k]:.2f}", note))
             for sentence, probs, words, feats in (pooled[i] for i in sorted(idx))]

@@ -267,6 +267,18 @@ def test_sweep_decides_as_the_screener_does():
     assert out.startswith("0 of 400 entries decided differently"), out
 
 
+def test_reading_together_asks_more_of_a_long_entry_when_told_to():
+    # Past grow_after sentences with words, the threshold grows: 0.8 * (1 + 0.5 * (3 - 2) / 2) = 1.0 for three.
+    tog = score.Together(0.25, 0.8, grow_after=2, grow=0.5)
+    assert [tog.needed(n) for n in (1, 2, 3, 4)] == [0.8, 0.8, 1.0, 1.2000000000000002]
+    model = score.Model(bias=(-5.0, -5.0, -5.0), weights={"lantern": (6.0, 0.0, 0.0)}, threshold=0.9,
+                        anchors=frozenset(), free_threshold=0.98, together=tog)
+    two = screen("I lit the lantern. I sat by the lantern all night.", lexicon=LEX, model=model)
+    assert two.flags[0].context[2].endswith("(0.96 above 0.25, threshold 0.80)")
+    assert not screen("I lit the lantern. We had soup. I sat by the lantern all night.", lexicon=LEX, model=model).flags
+    assert score.Together(0.25, 0.8).needed(50) == 0.8  # off unless asked for
+
+
 def test_model_judges_a_sentence_a_rule_read_as_another_sense_or_with_nobody_doing_it():
     # An idiom or other-sense cue ("charity shop") or nobody found doing it ("Marcus ...", the name starting
     # the sentence) says the rule's words may mean something else, not that the sentence is safe: the model
