@@ -64,15 +64,20 @@ def check(n: int, grow: str = "s") -> int:
     shipped) (0: the sweep counts what the screener would do)."""
     lex = load_lexicon()
     model = score.load_model()
-    if grow != "s" and model.together is not None:
-        after, k = grow.split("/") if grow != "none" else ("0", "0")
-        model = dataclasses.replace(model, together=dataclasses.replace(model.together, grow_after=int(after),
-                                                                        grow=float(k)))
+    model = dataclasses.replace(model, together=grown(model.together, grow))
     raw = dataclasses.replace(model, shift=(0.0, 0.0, 0.0))
     sets = labelled_sets([])
     items = [it for name in sorted(sets) for it in sets[name]][:n]
     return sum(decides((False, entry_numbers(it["text"], lex, raw)), model)
                != bool(screen(it["text"], lexicon=lex, model=model).flags) for it in items)
+
+
+def grown(tog: score.Together | None, grow: str) -> score.Together | None:
+    """``tog`` with its threshold growing as a --grow value says: AFTER/K, "none" (off) or "s" (as it is)."""
+    if tog is None or grow == "s":
+        return tog
+    after, k = grow.split("/") if grow != "none" else ("0", "0")
+    return dataclasses.replace(tog, grow_after=int(after), grow=float(k))
 
 
 def shifted(row: Row, shift: Sequence[float]) -> tuple[bool, Judged]:
@@ -137,10 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if base is not None and tog_s != "s":
             base = dataclasses.replace(base, threshold=float(tog_s))
         for gr in args.grow.split(","):
-            tog = base
-            if tog is not None and gr != "s":
-                after, k = gr.split("/") if gr != "none" else ("0", "0")
-                tog = dataclasses.replace(tog, grow_after=int(after), grow=float(k))
+            tog = grown(base, gr)
             for lg in args.long.split(","):
                 long = (shipped.long if lg == "s" else None if lg == "none"
                         else score.Long(int(lg.split("/")[0]), float(lg.split("/")[1])))

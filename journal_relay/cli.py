@@ -547,7 +547,7 @@ def check(obj: Context, watch_spool: bool) -> None:
     """
     settings = obj.settings
     _ = obj.engine
-    intake.build(settings)
+    built = intake.build(settings)
     for name, value in settings.model_dump().items():
         shown = (re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", str(value))
                  if name in ("relay", "database_url", "spool_url") else value)
@@ -560,9 +560,8 @@ def check(obj: Context, watch_spool: bool) -> None:
             f"the spool's oldest message has waited {oldest:.0f} s: is `journal-relay serve` running? "
             "Its log says why a message is not stored (look for 'spooled message')."
         )
-    if settings.lexicon is not None:
-        for line in untriggered_report(load_lexicon(settings.lexicon)):
-            click.echo(f"lexicon: {line}")
+    for line in untriggered_report(built.lexicon):  # the practice file's rules (the built-in ones are known)
+        click.echo(f"lexicon: {line}")
     click.echo("ok: settings, database, spool, templates and lexicon load")
 
 

@@ -38,20 +38,21 @@ _Path = tuple[str, bool, str | None, str]
 
 class _Walk:
     def __init__(self, triggers: Iterable[str]) -> None:
-        words = {t for t in triggers}
+        words = set(triggers)
         self.singles = {t for t in words if " " not in t}
         self.pairs = {t for t in words if " " in t}
         self.firsts = {t.split(" ")[0] for t in self.pairs}
 
-    def end_word(self, path: _Path, *, open_left_next: bool) -> _Path | None:
-        """The path with its current word finished, or None when that word is a trigger."""
+    def end_word(self, path: _Path) -> _Path | None:
+        """The path with its current word finished (what follows starts after a boundary), or None when
+        that word is a trigger."""
         word, open_left, prev, text = path
         if not word:
-            return ("", open_left_next, prev, text)
+            return ("", False, prev, text)
         fixed = None if open_left or _OPEN in word else word
         if fixed is not None and (fixed in self.singles or (prev is not None and f"{prev} {fixed}" in self.pairs)):
             return None
-        return ("", open_left_next, fixed if fixed in self.firsts else None, text)
+        return ("", False, fixed if fixed in self.firsts else None, text)
 
     def char(self, paths: set[_Path], ch: str) -> set[_Path]:
         out: set[_Path] = set()
@@ -59,7 +60,7 @@ class _Walk:
             if ch == _OPEN or ch in _WORD_CHARS:
                 out.add((path[0] + ch, path[1], path[2], path[3] + ("~" if ch == _OPEN else ch)))
                 continue
-            ended = self.end_word(path, open_left_next=False)
+            ended = self.end_word(path)
             if ended is not None:
                 # Only a space keeps the previous word for a two-word trigger ("my phone").
                 out.add((ended[0], False, ended[2] if ch == _SEPARATOR else None, ended[3] + ch))
@@ -68,7 +69,7 @@ class _Walk:
     def boundary(self, paths: set[_Path]) -> set[_Path]:
         out: set[_Path] = set()
         for path in paths:
-            ended = self.end_word(path, open_left_next=False)
+            ended = self.end_word(path)
             if ended is not None:
                 out.add(ended)
         return out
@@ -136,7 +137,7 @@ def untriggered(pattern: str, triggers: Iterable[str], *, limit: int = 3) -> tup
         return ()
     examples = set()
     for path in paths:
-        if walk.end_word(path, open_left_next=False) is not None:  # the last word is not a trigger either
+        if walk.end_word(path) is not None:  # the last word is not a trigger either
             examples.add(path[3].strip())
     return tuple(sorted(examples, key=lambda t: (len(t), t))[:limit])
 
